@@ -1,0 +1,38 @@
+"""Errors the project raises on purpose.
+
+``InputError`` and its children mean the input is bad and retrying will not help; they carry the
+offending input's name so the message a user sees says which file is wrong and why.
+"""
+
+from __future__ import annotations
+
+
+class ModerationError(Exception):
+    """Base class of every error raised on purpose by this package."""
+
+
+class InputError(ModerationError):
+    """An input cannot be used. ``reason`` is a short stable code for counting skips."""
+
+    reason = "bad_input"
+
+    def __init__(self, source: str, problem: str):
+        self.source = source
+        self.problem = problem
+        super().__init__(f"{source}: {problem}")
+
+
+class UnreadableImage(InputError):
+    reason = "unreadable"
+
+
+class ImageTooSmall(InputError):
+    reason = "too_small"
+
+
+class NoFaceFound(InputError):
+    reason = "no_face"
+
+
+class ConfigError(ModerationError):
+    """A setting, argument or recipe is invalid."""

@@ -1,0 +1,1 @@
+"""Pure numeric kernels of the generator: functions of arrays and parameters, no randomness."""
