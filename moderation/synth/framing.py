@@ -19,7 +19,10 @@ def face_square(landmarks: np.ndarray, crop_scale: float) -> tuple[float, float,
 def frame_face(image: np.ndarray, landmarks: np.ndarray, size: int,
                crop_scale: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Crop a square around the face (or take the whole image when ``crop_scale`` is None)
-    and resize it to ``size`` x ``size``; landmarks follow. Outside the photo is black."""
+    and resize it to ``size`` x ``size``; landmarks follow. Outside the photo is black.
+
+    Works on colour images and on single-channel maps (masks, occlusion maps) alike.
+    """
     height, width = image.shape[:2]
     if crop_scale is None:
         matrix = np.array([[size / width, 0, 0], [0, size / height, 0]], dtype=np.float64)

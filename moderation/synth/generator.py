@@ -76,14 +76,18 @@ class FakeGenerator:
              target_landmarks: np.ndarray | None = None,
              source_id: str | None = None, target_id: str | None = None,
              occlusion: np.ndarray | None = None, mask: np.ndarray | None = None,
-             framed: bool = False, extra: dict | None = None) -> FakeResult:
+             framed: bool = False, landmark_source: str | None = None,
+             extra: dict | None = None) -> FakeResult:
         """Make a fake of ``source`` (A) pasted into ``target`` (B).
 
         In ``self`` mode ``target`` may be omitted (B is A). Landmarks are measured when not
         given. ``framed=True`` says the images are already square at ``size`` with landmarks in
         those coordinates (the face bank prepares them so). ``occlusion`` (1 = occluded in B)
         and ``mask`` (replacing the landmark hull) are float maps of B's framed size.
+        ``landmark_source`` names where given landmarks came from, for the recipe.
         """
+        if landmark_source is None:
+            landmark_source = "given" if source_landmarks is not None else self.detector.model_id
         if target is None:
             if self.mode != "self":
                 raise ConfigError("a target face is required in pair mode")
@@ -98,7 +102,7 @@ class FakeGenerator:
         state = run_node(self.pipeline, state, rng, log, force=True)
         recipe = Recipe(seed=int(seed), mode=self.mode, source=source_id, target=target_id,
                         size=self.size, crop_scale=self.crop_scale,
-                        landmarks=self.detector.model_id if not framed else "given",
+                        landmarks=landmark_source,
                         ops=log, extra=dict(extra or {}), **provenance)
         return self._result(state, recipe)
 

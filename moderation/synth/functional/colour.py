@@ -10,28 +10,36 @@ import cv2
 import numpy as np
 
 from moderation.synth.functional.degrade import to_uint8
+from moderation.synth.functional.geometry import support_box
 
 _EPS = 1e-6
 
 
 def linear(source, reference, source_region, reference_region) -> np.ndarray:
     """Per-channel mean and standard deviation matching in BGR."""
-    return to_uint8(_match_moments(source.astype(np.float32), reference.astype(np.float32),
-                                   source_region, reference_region))
+    return _match_moments(source, reference, source_region, reference_region)
 
 
 def lab(source, reference, source_region, reference_region) -> np.ndarray:
-    """Reinhard et al.: mean and standard deviation matching in CIELAB."""
-    source_lab = cv2.cvtColor(source.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)
-    reference_lab = cv2.cvtColor(reference.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB)
-    moved = _match_moments(source_lab, reference_lab, source_region, reference_region)
-    return to_uint8(cv2.cvtColor(moved, cv2.COLOR_LAB2BGR) * 255.0)
+    """Reinhard et al.: mean and standard deviation matching in CIELAB.
+
+    OpenCV's 8-bit CIELAB (L scaled to 0-255, a and b offset by 128) is ten times faster than
+    its float conversion and differs from it by under one grey level after the round trip.
+    """
+    moved = _match_moments(cv2.cvtColor(source, cv2.COLOR_BGR2LAB),
+                           cv2.cvtColor(reference, cv2.COLOR_BGR2LAB),
+                           source_region, reference_region)
+    return cv2.cvtColor(moved, cv2.COLOR_LAB2BGR)
 
 
-def _match_moments(source, reference, source_region, reference_region):
-    source_pixels, reference_pixels = source[source_region], reference[reference_region]
-    scale = reference_pixels.std(axis=0) / (source_pixels.std(axis=0) + _EPS)
-    return (source - source_pixels.mean(axis=0)) * scale + reference_pixels.mean(axis=0)
+def _match_moments(source, reference, source_region, reference_region) -> np.ndarray:
+    """``(x - mean_A) * std_B / std_A + mean_B`` per channel, statistics from the regions."""
+    source_mean, source_std = cv2.meanStdDev(source, mask=source_region.view(np.uint8))
+    reference_mean, reference_std = cv2.meanStdDev(reference, mask=reference_region.view(np.uint8))
+    scale = reference_std[:, 0] / (source_std[:, 0] + _EPS)
+    offset = reference_mean[:, 0] - source_mean[:, 0] * scale
+    matrix = np.hstack([np.diag(scale), offset[:, None]]).astype(np.float32)
+    return cv2.transform(source, matrix)  # saturates to 0-255 on its own
 
 
 def histogram_matching(source, reference, source_region, reference_region) -> np.ndarray:
@@ -59,32 +67,56 @@ def _matching_table(source_values: np.ndarray, reference_values: np.ndarray) -> 
 
 def iterative_distribution_transfer(source, reference, source_region, reference_region,
                                     iterations: int, seed: int, relaxation: float = 1.0,
-                                    quantiles: int = 64) -> np.ndarray:
+                                    quantiles: int = 64, sample: int = 2048) -> np.ndarray:
     """Probability-density-based transfer (Pitié et al., 2005).
 
     Each iteration rotates the colour space at random, matches the 1-D marginals along the three
     rotated axes by quantile mapping, and rotates back; the full 3-D distribution converges to the
-    reference's. ``quantiles`` points per axis are enough for smooth 8-bit colour.
+    reference's. The maps are learned on at most ``sample`` evenly strided face pixels of each
+    image (which are moved along) and applied through lookup tables (exact ``np.interp`` costs
+    four times as much) to the face's neighbourhood; the rest of A is left as it was.
     """
     rng = np.random.default_rng(seed)
-    height, width = source.shape[:2]
-    pixels = source.reshape(-1, 3).astype(np.float32)
-    region_index = np.flatnonzero(source_region.reshape(-1))
-    target = reference[reference_region].astype(np.float32)
-    levels = np.linspace(0, 100, quantiles, dtype=np.float32)
+    # Only the face's neighbourhood of A can end up in the fake (the mask grows from the same
+    # landmarks by far less than 40%); moving only it makes the transfer three times faster.
+    box = support_box(source_region, pad=1, grow=0.4) or (slice(None), slice(None))
+    pixels = source[box].reshape(-1, 3).astype(np.float32)
+    learned = _strided(source[source_region].astype(np.float32), sample)
+    target = _strided(reference[reference_region].astype(np.float32), sample)
     for _ in range(iterations):
-        rotation, _ = np.linalg.qr(rng.standard_normal((3, 3)))
-        rotation = rotation.astype(np.float32)
-        projected = pixels @ rotation
-        target_projected = target @ rotation
-        source_q = np.percentile(projected[region_index], levels, axis=0)
-        target_q = np.percentile(target_projected, levels, axis=0)
-        shift = np.empty_like(projected)
-        for axis in range(3):
-            mapped = np.interp(projected[:, axis], source_q[:, axis], target_q[:, axis])
-            shift[:, axis] = mapped - projected[:, axis]
-        pixels += relaxation * (shift @ rotation.T)
-    return to_uint8(pixels.reshape(height, width, 3))
+        rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0].astype(np.float32)
+        source_q = _quantiles(learned @ rotation, quantiles)
+        target_q = _quantiles(target @ rotation, quantiles)
+        for points in (learned, pixels):
+            projected = points @ rotation
+            shift = np.empty_like(projected)
+            for axis in range(3):
+                shift[:, axis] = _lookup(projected[:, axis], source_q[:, axis],
+                                         target_q[:, axis]) - projected[:, axis]
+            points += relaxation * (shift @ rotation.T)
+    moved = source.copy()
+    moved[box] = to_uint8(pixels).reshape(moved[box].shape)
+    return moved
+
+
+def _quantiles(points: np.ndarray, count: int) -> np.ndarray:
+    """``count`` evenly spaced order statistics per column (np.percentile is 5x slower here)."""
+    ordered = np.sort(points, axis=0)
+    return ordered[np.linspace(0, len(ordered) - 1, count).round().astype(np.intp)]
+
+
+def _strided(points: np.ndarray, limit: int) -> np.ndarray:
+    return points[:: max(1, len(points) // limit)].copy()
+
+
+def _lookup(values: np.ndarray, xp: np.ndarray, fp: np.ndarray, bins: int = 2048) -> np.ndarray:
+    """``np.interp(values, xp, fp)`` through a table of ``bins`` entries (nearest entry)."""
+    low, high = float(xp[0]), float(xp[-1])
+    if high - low < _EPS:
+        return np.full_like(values, float(fp[len(fp) // 2]))
+    table = np.interp(np.linspace(low, high, bins), xp, fp).astype(np.float32)
+    index = np.clip((values - low) * ((bins - 1) / (high - low)) + 0.5, 0, bins - 1)
+    return table[index.astype(np.int32)]
 
 
 def colour_jitter(source, brightness: float, contrast: float, hue: float, saturation: float,

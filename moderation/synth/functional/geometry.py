@@ -37,3 +37,15 @@ def warp_image(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def warp_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def support_box(region: np.ndarray, pad: int = 0, grow: float = 0.0) -> tuple[slice, slice] | None:
+    """Bounding box of a boolean region, grown by ``pad`` px plus ``grow`` times its size on each
+    side and clipped to the image; None when the region is empty."""
+    rows, columns = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    if rows.size == 0:
+        return None
+    grow_y = pad + int((rows[-1] - rows[0]) * grow)
+    grow_x = pad + int((columns[-1] - columns[0]) * grow)
+    return (slice(max(rows[0] - grow_y, 0), rows[-1] + grow_y + 1),
+            slice(max(columns[0] - grow_x, 0), columns[-1] + grow_x + 1))

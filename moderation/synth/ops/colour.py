@@ -61,7 +61,7 @@ class PdfTransfer(TransferOp):
     """Iterative distribution transfer (Pitié et al.): the probability-density-based method."""
 
     name = "pdf_transfer"
-    iterations: tuple[int, int] = (4, 8)
+    iterations: tuple[int, int] = (3, 6)
 
     def validate(self):
         check_range(self, "iterations", self.iterations, 1, 50)

@@ -103,7 +103,7 @@ class Elastic(MaskOp):
 class PiecewiseAffine(MaskOp):
     name = "piecewise_affine"
     magnitude: tuple[float, float] = (0.01, 0.03)
-    grid: tuple[int, int] = (4, 6)
+    grid: tuple[int, int] = (3, 6)
 
     def validate(self):
         check_range(self, "magnitude", self.magnitude, 0.0, 0.1)
