@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +35,7 @@ class FaceBank:
         self.root = Path(root)
         if not self.root.is_dir():
             raise ConfigError(f"{self.root}: not a folder of face images")
-        self.keys = sorted(
-            path.relative_to(self.root).as_posix()
-            for path in self.root.rglob("*")
-            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-        )
+        self.keys = list_images(self.root)
         if not self.keys:
             raise ConfigError(f"{self.root}: contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         people = [key.rsplit("/", 1)[0] if "/" in key else key for key in self.keys]
@@ -117,6 +114,16 @@ class FaceBank:
             raise NoFaceFound(str(self.path(self.keys[picks[best]])),
                               f"none of {count} candidate partners has a face")
         return self.keys[source], self.keys[picks[best]]
+
+
+def list_images(root: Path) -> list[str]:
+    """Image paths under ``root``, relative and sorted; linked sub-folders are followed."""
+    keys = []
+    for folder, _, files in os.walk(root, followlinks=True):
+        relative = Path(folder).relative_to(root)
+        keys += [(relative / name).as_posix() for name in files
+                 if Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(keys)
 
 
 def _shape(points: np.ndarray) -> np.ndarray:

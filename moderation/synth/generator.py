@@ -88,11 +88,11 @@ class FakeGenerator:
         """
         if landmark_source is None:
             landmark_source = "given" if source_landmarks is not None else self.detector.model_id
+        source_id = source_id or _describe(source, "source")
         if target is None:
             if self.mode != "self":
                 raise ConfigError("a target face is required in pair mode")
             target, target_landmarks, target_id = source, source_landmarks, source_id
-        source_id = source_id or _describe(source, "source")
         target_id = target_id or _describe(target, "target")
         state, provenance = self._initial_state(source, target, source_landmarks,
                                                 target_landmarks, source_id, target_id,

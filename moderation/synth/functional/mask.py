@@ -80,7 +80,8 @@ def morphology(mask: np.ndarray, operation: str, kernel: int) -> np.ndarray:
 
 def soften(mask: np.ndarray, kernel: int) -> np.ndarray:
     """Feather the edge with a Gaussian; the soft edge is where blending artifacts live."""
-    return cv2.GaussianBlur(mask, (kernel, kernel), 0)
+    # float rounding in the filter can give 1.0000001; masks must stay in [0, 1]
+    return np.clip(cv2.GaussianBlur(mask, (kernel, kernel), 0), 0.0, 1.0)
 
 
 def boundary(mask: np.ndarray) -> np.ndarray:

@@ -1,0 +1,59 @@
+"""Shared fixtures: real faces from ../shared and scikit-image's astronaut, an isolated cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from moderation.config import get_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MODERATION_SHARED_DIR", REPO.parent / "shared"))
+LFW = SHARED / "data" / "faces" / "lfw"
+# A few LFW people, each a sub-folder (some with several photos).
+LFW_PEOPLE = ["Aaron_Eckhart", "Aaron_Peirsol", "Abdullah_Gul", "Adam_Sandler", "Adrien_Brody",
+              "Al_Gore", "Alan_Greenspan", "Albert_Costa"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cache(tmp_path_factory):
+    """Landmark caches go to a temporary folder shared by the whole test session."""
+    cache = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("MODERATION_CACHE_DIR")
+    os.environ["MODERATION_CACHE_DIR"] = str(cache)
+    get_settings.cache_clear()
+    yield cache
+    if previous is None:
+        os.environ.pop("MODERATION_CACHE_DIR", None)
+    else:
+        os.environ["MODERATION_CACHE_DIR"] = previous
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """Eileen Collins' portrait bundled with scikit-image, as BGR."""
+    return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture(scope="session")
+def lfw_subset(tmp_path_factory) -> Path:
+    """A small LFW-shaped folder: links to a few people's folders in ../shared, read in place."""
+    if not LFW.is_dir():
+        pytest.skip(f"{LFW} is absent: the real faces of ../shared are needed")
+    root = tmp_path_factory.mktemp("lfw")
+    for person in LFW_PEOPLE:
+        (root / person).symlink_to(LFW / person, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def astronaut_folder(tmp_path_factory, astronaut) -> Path:
+    root = tmp_path_factory.mktemp("astronaut")
+    cv2.imwrite(str(root / "astronaut.png"), astronaut)
+    return root
