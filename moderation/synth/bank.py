@@ -37,7 +37,8 @@ class FaceBank:
             raise ConfigError(f"{self.root}: not a folder of face images")
         self.keys = list_images(self.root)
         if not self.keys:
-            raise ConfigError(f"{self.root}: contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise ConfigError(f"{self.root}: contains no images ({suffixes})")
         people = [key.rsplit("/", 1)[0] if "/" in key else key for key in self.keys]
         names, self.person = np.unique(people, return_inverse=True)
         self.people = len(names)

@@ -124,6 +124,7 @@ def node_from_dict(data: dict[str, Any]):
     data = dict(data)
     kind = data.pop("type", None)
     if kind not in _COMPOSITIONS:
-        raise ConfigError(f"unknown composition type {kind!r}; expected one of {list(_COMPOSITIONS)}")
+        raise ConfigError(
+            f"unknown composition type {kind!r}; expected one of {list(_COMPOSITIONS)}")
     children = [node_from_dict(child) for child in data.pop("children", [])]
     return _COMPOSITIONS[kind](children=children, **data)

@@ -34,7 +34,8 @@ class SyntheticFakes(Dataset):
             self._fakes = self.factory()
         attempt = self._fakes.make(index)
         if attempt.result is None:
-            raise RuntimeError(f"fake {index}: every attempt hit a bad input ({dict(attempt.skips)})")
+            raise RuntimeError(
+                f"fake {index}: every attempt hit a bad input ({dict(attempt.skips)})")
         result = attempt.result
         rgb = np.ascontiguousarray(result.fake[..., ::-1])
         return {

@@ -77,7 +77,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def check_range(op: Any, field: str, value: Any, low: float, high: float) -> None:
-    """Raise ``ConfigError`` unless ``value`` (a number or a (low, high) pair) lies in [low, high]."""
+    """Raise ``ConfigError`` unless ``value`` (a number or a (low, high) pair) is in [low, high]."""
     values = value if isinstance(value, Sequence) else (value,)
     if isinstance(value, Sequence) and (len(value) != 2 or value[0] > value[1]):
         raise ConfigError(f"{type(op).__name__}.{field}={value!r}: expected a (low, high) pair")
@@ -93,7 +93,8 @@ def get_op(key: str) -> type[Op]:
     try:
         return _REGISTRY[key]
     except KeyError:
-        raise ConfigError(f"unknown operation {key!r}; `moderation synth --list` shows them") from None
+        raise ConfigError(
+            f"unknown operation {key!r}; `moderation synth --list` shows them") from None
 
 
 def registered_ops() -> list[type[Op]]:

@@ -66,8 +66,8 @@ def _matching_table(source_values: np.ndarray, reference_values: np.ndarray) -> 
 
 
 def iterative_distribution_transfer(source, reference, source_region, reference_region,
-                                    iterations: int, seed: int, relaxation: float = 1.0,
-                                    quantiles: int = 64, sample: int = 2048) -> np.ndarray:
+                                    iterations: int, seed: int, quantiles: int = 64,
+                                    sample: int = 2048) -> np.ndarray:
     """Probability-density-based transfer (Pitié et al., 2005).
 
     Each iteration rotates the colour space at random, matches the 1-D marginals along the three
@@ -87,16 +87,19 @@ def iterative_distribution_transfer(source, reference, source_region, reference_
         rotation = np.linalg.qr(rng.standard_normal((3, 3)))[0].astype(np.float32)
         source_q = _quantiles(learned @ rotation, quantiles)
         target_q = _quantiles(target @ rotation, quantiles)
-        for points in (learned, pixels):
-            projected = points @ rotation
-            shift = np.empty_like(projected)
-            for axis in range(3):
-                shift[:, axis] = _lookup(projected[:, axis], source_q[:, axis],
-                                         target_q[:, axis]) - projected[:, axis]
-            points += relaxation * (shift @ rotation.T)
+        # The rotation is orthonormal: mapping along its axes and multiplying by its transpose
+        # puts the colours back in BGR.
+        learned = _map_axes(learned @ rotation, source_q, target_q) @ rotation.T
+        pixels = _map_axes(pixels @ rotation, source_q, target_q) @ rotation.T
     moved = source.copy()
     moved[box] = to_uint8(pixels).reshape(moved[box].shape)
     return moved
+
+
+def _map_axes(projected: np.ndarray, source_q: np.ndarray, target_q: np.ndarray) -> np.ndarray:
+    for axis in range(3):
+        projected[:, axis] = _lookup(projected[:, axis], source_q[:, axis], target_q[:, axis])
+    return projected
 
 
 def _quantiles(points: np.ndarray, count: int) -> np.ndarray:

@@ -20,7 +20,7 @@ class FusionOp(Op):
     """
 
     step = "fusion"
-    margin = 24
+    margin = 24  # reach of the coarsest pyramid and wavelet levels
 
     def apply(self, state, **params):
         mask = state.mask.astype(np.float32)
@@ -47,6 +47,7 @@ class Poisson(FusionOp):
     """Gradient-domain fusion; ``modes`` picks normal (source gradients) or mixed gradients."""
 
     name = "poisson"
+    margin = 8  # the solver only needs B's values on a border just outside the support
     modes: tuple[str, ...] = ("normal", "mixed")
 
     def validate(self):

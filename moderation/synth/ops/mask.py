@@ -11,8 +11,15 @@ from dataclasses import dataclass
 
 from moderation.errors import ConfigError
 from moderation.synth.functional import mask as F
-from moderation.synth.ops._sampling import check_choices, check_odd, choice, integer, odd, seed
-from moderation.synth.ops._sampling import uniform
+from moderation.synth.ops._sampling import (
+    check_choices,
+    check_odd,
+    choice,
+    integer,
+    odd,
+    seed,
+    uniform,
+)
 from moderation.synth.registry import Op, check_range
 
 
