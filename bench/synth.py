@@ -21,7 +21,7 @@ from moderation.config import Settings
 from moderation.errors import InputError
 from moderation.images import read_image
 from moderation.synth.bank import FaceBank
-from moderation.synth.batch import fakes_factory, generate
+from moderation.synth.batch import FolderFakesFactory, generate
 from moderation.synth.generator import FakeGenerator
 from moderation.synth.landmarks import LandmarkDetector
 from moderation.synth.registry import get_op
@@ -148,9 +148,7 @@ def main() -> int:
                                           for s in (1, 2)])
     table.add_row("in memory, 2 processes", f"{sum(rates):.1f}", f"{sum(rates) / 2:.1f}")
     with tempfile.TemporaryDirectory() as out:
-        factory = fakes_factory(real=LFW, cache_dir=cache_dir, size=args.size, crop_scale=2.0,
-                                min_side=64, upsample=0, mode="pair", seed=0, pairing="random",
-                                candidates=8, strict=False, occlusion_dir=None)
+        factory = FolderFakesFactory(real=LFW, cache_dir=cache_dir, size=args.size)
         generate(factory, Path(out), 300, workers=2)  # warm the landmark cache
         summary = generate(factory, Path(out), args.count, workers=2)
     rate = summary.written / summary.seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from moderation.config import get_settings
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--candidates", type=int, default=8)
     synth.add_argument("--occlusion", type=Path, metavar="DIR",
                        help="occlusion maps of B (DIR/<B's relative path>.png, white = occluded)")
+    synth.add_argument("--masks", type=Path, metavar="DIR",
+                       help="precomputed masks of A replacing the landmark hull "
+                       "(DIR/<A's relative path>.png, white = face)")
     synth.add_argument("--strict", action="store_true",
                        help="stop at the first bad input instead of skipping it")
     synth.add_argument("--replay", type=Path, metavar="RECIPES",
@@ -74,25 +78,23 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ModerationError("--out is required")
     settings = get_settings()
-    options = dict(real=args.real, cache_dir=settings.cache_dir, size=args.size,
-                   crop_scale=args.crop_scale, min_side=settings.min_image_px,
-                   upsample=settings.landmark_upsample, mode=args.mode, seed=args.seed,
-                   pairing=args.pairing, candidates=args.candidates, strict=args.strict,
-                   occlusion_dir=args.occlusion)
+    factory = batch.FolderFakesFactory(
+        real=args.real, cache_dir=settings.cache_dir, seed=args.seed, mode=args.mode,
+        size=args.size, crop_scale=args.crop_scale, pairing=args.pairing,
+        candidates=args.candidates, strict=args.strict, occlusion_dir=args.occlusion,
+        mask_dir=args.masks, min_side=settings.min_image_px, upsample=settings.landmark_upsample)
     if args.replay:
         recipes = batch.read_recipes(args.replay)
         if not recipes:
             raise ModerationError(f"{args.replay}: contains no recipes")
         first = recipes[0]
-        options.update(real=args.real or batch.root_of(args.replay), mode=first.mode,
-                       size=first.size, crop_scale=first.crop_scale)
-        summary = batch.replay(batch.fakes_factory(**options), args.replay, args.out,
-                               args.workers)
+        factory = replace(factory, real=args.real or batch.root_of(args.replay),
+                          mode=first.mode, size=first.size, crop_scale=first.crop_scale)
+        summary = batch.replay(factory, args.replay, args.out, args.workers)
     else:
         if args.real is None:
             raise ModerationError("--real is required (or --replay, or --list)")
-        summary = batch.generate(batch.fakes_factory(**options), args.out, args.count,
-                                 args.workers)
+        summary = batch.generate(factory, args.out, args.count, args.workers)
     for line in summary.lines():
         print(line, file=sys.stderr)
     return 0 if summary.written == summary.requested else 1

@@ -113,7 +113,7 @@ def _collect(results: Iterable, fakes: FolderFakes, recipes_path: Path, summary:
         fakes.bank.cache.save()
 
 
-def generate(build: Callable[[], FolderFakes], out: Path, count: int, workers: int) -> Summary:
+def generate(build: FolderFakesFactory, out: Path, count: int, workers: int) -> Summary:
     """Write ``count`` fakes, their masks, ``recipes.jsonl`` and ``preview.png`` into ``out``."""
     if count < 1:
         raise ConfigError(f"--count {count}: must be at least 1")
@@ -129,7 +129,7 @@ def generate(build: Callable[[], FolderFakes], out: Path, count: int, workers: i
     return summary
 
 
-def replay(build: Callable[[], FolderFakes], recipes_path: Path, out: Path,
+def replay(build: FolderFakesFactory, recipes_path: Path, out: Path,
            workers: int) -> Summary:
     """Rebuild every fake listed in ``recipes_path`` into ``out`` under the same names."""
     recipes = read_recipes(recipes_path)
@@ -170,25 +170,34 @@ def root_of(recipes_path: Path) -> Path:
     return Path(roots.pop())
 
 
-def fakes_factory(**kwargs) -> Callable[[], FolderFakes]:
-    """A picklable factory of ``FolderFakes`` for worker processes."""
-    return _Builder(kwargs)
+@dataclass(frozen=True)
+class FolderFakesFactory:
+    """Everything needed to build a ``FolderFakes``; picklable, so each worker process (or
+    DataLoader worker) builds its own detector and generator from it."""
 
-
-@dataclass
-class _Builder:
-    options: dict
+    real: Path
+    cache_dir: Path
+    seed: int = 0
+    mode: str = "pair"
+    size: int = 256
+    crop_scale: float | None = 2.0
+    pairing: str = "random"
+    candidates: int = 8
+    strict: bool = False
+    occlusion_dir: Path | None = None
+    mask_dir: Path | None = None
+    min_side: int = 64
+    upsample: int = 0
 
     def __call__(self) -> FolderFakes:
         from moderation.synth.generator import FakeGenerator
         from moderation.synth.landmarks import LandmarkDetector
 
-        o = self.options
-        detector = LandmarkDetector(upsample=o["upsample"])
-        bank = FaceBank(o["real"], detector, o["cache_dir"], size=o["size"],
-                        crop_scale=o["crop_scale"], min_side=o["min_side"])
-        generator = FakeGenerator(mode=o["mode"], size=o["size"], crop_scale=o["crop_scale"],
-                                  detector=detector, min_side=o["min_side"])
-        return FolderFakes(bank, generator, seed=o["seed"], pairing=o["pairing"],
-                           candidates=o["candidates"], strict=o["strict"],
-                           occlusion_dir=o["occlusion_dir"])
+        detector = LandmarkDetector(upsample=self.upsample)
+        bank = FaceBank(self.real, detector, self.cache_dir, size=self.size,
+                        crop_scale=self.crop_scale, min_side=self.min_side)
+        generator = FakeGenerator(mode=self.mode, size=self.size, crop_scale=self.crop_scale,
+                                  detector=detector, min_side=self.min_side)
+        return FolderFakes(bank, generator, seed=self.seed, pairing=self.pairing,
+                           candidates=self.candidates, strict=self.strict,
+                           occlusion_dir=self.occlusion_dir, mask_dir=self.mask_dir)

@@ -16,7 +16,7 @@ class SyntheticFakes(Dataset):
     (1xHxW float), ``label`` (1, fake) and ``recipe`` (the JSON string that rebuilds it). An
     index whose attempts all hit bad inputs raises, so a broken folder is noticed, not hidden.
     Build the ``FolderFakes`` in each DataLoader worker via ``factory`` (dlib models do not
-    pickle): pass ``batch.fakes_factory(...)``.
+    pickle): pass a ``batch.FolderFakesFactory``.
     """
 
     def __init__(self, factory, length: int):

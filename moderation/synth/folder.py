@@ -31,11 +31,13 @@ class Attempt:
 class FolderFakes:
     def __init__(self, bank: FaceBank, generator: FakeGenerator, seed: int,
                  pairing: str = "random", candidates: int = 8, max_attempts: int = 20,
-                 strict: bool = False, occlusion_dir: Path | None = None):
+                 strict: bool = False, occlusion_dir: Path | None = None,
+                 mask_dir: Path | None = None):
         self.bank, self.generator, self.seed = bank, generator, seed
         self.pairing, self.candidates = pairing, candidates
         self.max_attempts, self.strict = max_attempts, strict
         self.occlusion_dir = Path(occlusion_dir) if occlusion_dir else None
+        self.mask_dir = Path(mask_dir) if mask_dir else None
 
     def make(self, index: int) -> Attempt:
         """The fake number ``index``; bad inputs are skipped (or raised when ``strict``)."""
@@ -64,7 +66,8 @@ class FolderFakes:
         return self.generator.make(
             source.image, target.image, seed=seed, source_landmarks=source.landmarks,
             target_landmarks=target.landmarks, source_id=source_key, target_id=target_key,
-            occlusion=self._occlusion(target_key), framed=True,
+            occlusion=self._framed_map(self.occlusion_dir, target_key),
+            mask=self._framed_map(self.mask_dir, source_key), framed=True,
             landmark_source=self.bank.detector.model_id, extra=extra)
 
     def replay(self, recipe: Recipe) -> FakeResult:
@@ -72,22 +75,25 @@ class FolderFakes:
         target = source if recipe.target == recipe.source else self.bank.load(recipe.target)
         return self.generator.replay(
             recipe, source.image, target.image, source_landmarks=source.landmarks,
-            target_landmarks=target.landmarks, occlusion=self._occlusion(recipe.target),
-            framed=True)
+            target_landmarks=target.landmarks,
+            occlusion=self._framed_map(self.occlusion_dir, recipe.target),
+            mask=self._framed_map(self.mask_dir, recipe.source), framed=True)
 
-    def _occlusion(self, target_key: str) -> np.ndarray | None:
-        """The occlusion map of B, ``OCCLUSION_DIR/<B's path>.png``, framed like B; or None."""
-        if self.occlusion_dir is None:
+    def _framed_map(self, folder: Path | None, key: str) -> np.ndarray | None:
+        """``FOLDER/<photo's path>.png`` (white = 1), framed like the photo; or None.
+
+        Occlusion maps belong to B, precomputed masks to A; both are drawn on the original photo.
+        """
+        if folder is None:
             return None
-        path = self.occlusion_dir / Path(target_key).with_suffix(".png")
+        path = folder / Path(key).with_suffix(".png")
         if not path.is_file():
             return None
-        occlusion = read_image(path)[..., 0].astype(np.float32) / 255.0
-        original = read_image(self.bank.path(target_key))
-        if occlusion.shape != original.shape[:2]:
-            raise InputError(str(path), f"occlusion map is {occlusion.shape[1]}x"
-                             f"{occlusion.shape[0]}, its photo {original.shape[1]}x"
-                             f"{original.shape[0]}")
-        framed, _ = frame_face(occlusion, self.bank.landmarks(target_key), self.bank.size,
+        values = read_image(path)[..., 0].astype(np.float32) / 255.0
+        original = read_image(self.bank.path(key))
+        if values.shape != original.shape[:2]:
+            raise InputError(str(path), f"map is {values.shape[1]}x{values.shape[0]}, its "
+                             f"photo {original.shape[1]}x{original.shape[0]}")
+        framed, _ = frame_face(values, self.bank.landmarks(key), self.bank.size,
                                self.bank.crop_scale)
         return framed

@@ -82,8 +82,9 @@ class FakeGenerator:
 
         In ``self`` mode ``target`` may be omitted (B is A). Landmarks are measured when not
         given. ``framed=True`` says the images are already square at ``size`` with landmarks in
-        those coordinates (the face bank prepares them so). ``occlusion`` (1 = occluded in B)
-        and ``mask`` (replacing the landmark hull) are float maps of B's framed size.
+        those coordinates (the face bank prepares them so). ``occlusion`` (1 = occluded in B) is
+        a float map in B's framed coordinates; ``mask`` (replacing the landmark hull) is one in
+        A's framed coordinates and moves with A when A is aligned to B.
         ``landmark_source`` names where given landmarks came from, for the recipe.
         """
         if landmark_source is None:

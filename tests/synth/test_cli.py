@@ -128,3 +128,24 @@ def test_occlusion_maps_from_a_folder(astronaut_folder, astronaut, tmp_path):
     assert recipe["occlusion"]["kind"] == "given"
     mask = cv2.imread(str(tmp_path / "out" / "masks" / "000000.png"), cv2.IMREAD_GRAYSCALE)
     assert mask.max() == 0
+
+
+def test_precomputed_masks_from_a_folder(astronaut_folder, astronaut, tmp_path):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    eyes_only = np.zeros(astronaut.shape[:2], np.uint8)
+    eyes_only[90:130, 160:260] = 255  # a band over her eyes, no mouth or chin
+    cv2.imwrite(str(masks / "astronaut.png"), eyes_only)
+    args = ["--real", str(astronaut_folder), "--count", "1", "--mode", "self", "--seed", "5"]
+    synth(*args, "--out", str(tmp_path / "hull"))
+    synth(*args, "--out", str(tmp_path / "given"), "--masks", str(masks))
+    recipe = json.loads((tmp_path / "given" / "recipes.jsonl").read_text())
+    assert recipe["given_mask"]["kind"] == "given"
+    hull = cv2.imread(str(tmp_path / "hull" / "masks" / "000000.png"), cv2.IMREAD_GRAYSCALE)
+    given = cv2.imread(str(tmp_path / "given" / "masks" / "000000.png"), cv2.IMREAD_GRAYSCALE)
+    rows_hull, rows_given = np.flatnonzero(hull.max(axis=1)), np.flatnonzero(given.max(axis=1))
+    assert rows_given[-1] < rows_hull[-1] - 40  # the given band stops well above the chin
+    synth("--replay", str(tmp_path / "given" / "recipes.jsonl"), "--out", str(tmp_path / "again"),
+          "--masks", str(masks))
+    assert (tmp_path / "again" / "images" / "000000.png").read_bytes() == (
+        tmp_path / "given" / "images" / "000000.png").read_bytes()

@@ -8,15 +8,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from moderation.config import get_settings
-from moderation.synth.batch import fakes_factory
+from moderation.synth.batch import FolderFakesFactory
 from moderation.synth.dataset import SyntheticFakes
 
 
 def _dataset(real, length=4):
-    settings = get_settings()
-    factory = fakes_factory(real=real, cache_dir=settings.cache_dir, size=96, crop_scale=2.0,
-                            min_side=64, upsample=0, mode="self", seed=4, pairing="random",
-                            candidates=4, strict=False, occlusion_dir=None)
+    factory = FolderFakesFactory(real=real, cache_dir=get_settings().cache_dir, size=96,
+                                 mode="self", seed=4)
     return SyntheticFakes(factory, length)
 
 

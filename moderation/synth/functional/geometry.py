@@ -35,6 +35,13 @@ def warp_image(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
                           borderMode=cv2.BORDER_REFLECT)
 
 
+def warp_map(values: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Warp a mask-like map; what comes from outside the frame is 0."""
+    height, width = values.shape[:2]
+    return cv2.warpAffine(values, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
 def warp_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return (points @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 

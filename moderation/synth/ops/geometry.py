@@ -42,7 +42,11 @@ class Align(Op):
             F.jitter_matrix(state.size, scale, angle, dx, dy),
             F.similarity(state.source_landmarks, state.target_landmarks),
         )
+        given_mask = state.given_mask
+        if given_mask is not None:  # a given mask outlines A's face, so it moves with A
+            given_mask = F.warp_map(given_mask, matrix)
         return state.replace(
             source=F.warp_image(state.source, matrix),
             source_landmarks=F.warp_points(state.source_landmarks, matrix),
+            given_mask=given_mask,
         )
