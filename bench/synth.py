@@ -19,11 +19,11 @@ from rich.table import Table
 
 from moderation.config import Settings
 from moderation.errors import InputError
+from moderation.faces.landmarks import LandmarkDetector
 from moderation.images import read_image
 from moderation.synth.bank import FaceBank
 from moderation.synth.batch import FolderFakesFactory, generate
 from moderation.synth.generator import FakeGenerator
-from moderation.synth.landmarks import LandmarkDetector
 from moderation.synth.registry import get_op
 from moderation.synth.state import SwapState
 

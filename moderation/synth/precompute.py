@@ -10,9 +10,10 @@ from tqdm import tqdm
 
 from moderation.config import Settings
 from moderation.errors import InputError
+from moderation.faces.landmarks import LandmarkDetector
 from moderation.images import read_image
 from moderation.synth.bank import FaceBank
-from moderation.synth.landmarks import LandmarkCache, LandmarkDetector
+from moderation.synth.landmarks import LandmarkCache
 
 _detector: LandmarkDetector | None = None
 _min_side = 1

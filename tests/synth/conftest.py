@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
+from moderation.faces.landmarks import LandmarkDetector
 from moderation.synth.framing import frame_face
 from moderation.synth.functional.mask import hull_mask, soften
-from moderation.synth.landmarks import LandmarkDetector
 from moderation.synth.state import SwapState
 
 

@@ -1,0 +1,1 @@
+"""Faces in video frames: detection, landmarks, crops, tracks and identities."""

@@ -1,0 +1,1 @@
+"""Video decoding with PyAV: probing, frame sampling, typed errors."""
