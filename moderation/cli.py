@@ -64,7 +64,53 @@ def build_parser() -> argparse.ArgumentParser:
     landmarks.add_argument("real", type=Path)
     landmarks.add_argument("--workers", type=int, default=1)
     landmarks.set_defaults(handler=run_landmarks)
+    faces = commands.add_parser(
+        "faces", help="find, track and crop the faces of a video",
+        description="Samples frames evenly (MODERATION_FRAMES_PER_VIDEO, default 32), detects "
+        "faces (MODERATION_FACE_DETECTOR) and links them into tracks.")
+    faces.add_argument("video", type=Path)
+    faces.add_argument("--jsonl", action="store_true",
+                       help='one JSON line per sampled frame: {"t": s, "faces": [{"box": '
+                       '[x1, y1, x2, y2], "score": p, "track": k}]}')
+    faces.add_argument("--save-crops", type=Path, metavar="DIR",
+                       help="write each face crop as DIR/<track>_<time>.png")
+    sampling = faces.add_mutually_exclusive_group()
+    sampling.add_argument("--frames", type=int, help="number of evenly spread samples")
+    sampling.add_argument("--rate", type=float, help="samples per second instead")
+    sampling.add_argument("--keyframes", action="store_true", help="keyframes only")
+    faces.set_defaults(handler=run_faces)
     return parser
+
+
+def run_faces(args: argparse.Namespace) -> int:
+    import json
+
+    from moderation.faces.scan import FaceScanner
+    from moderation.images import write_png
+
+    scanner = FaceScanner(get_settings())
+    result = scanner.scan(args.video, count=args.frames, rate=args.rate,
+                          keyframes_only=args.keyframes, keep_crops=args.save_crops is not None)
+    if args.save_crops:
+        args.save_crops.mkdir(parents=True, exist_ok=True)
+        for faces in result.faces:
+            for face in faces:
+                write_png(args.save_crops / f"track{face.track:03d}_{face.time:08.3f}s.png",
+                          face.crop)
+    if args.jsonl:
+        for line in result.frame_lines():
+            print(json.dumps(line))
+        return 0
+    info = result.info
+    print(f"{info.path}: {info.width}x{info.height}, {info.duration:.1f} s, {info.fps:.2f} fps, "
+          f"rotation {info.rotation}; {len(result.frames)} frames sampled in "
+          f"{result.timings['total']:.2f} s")
+    with_faces = sum(1 for faces in result.faces if faces)
+    print(f"faces in {with_faces} of {len(result.frames)} frames; {len(result.tracks)} tracks")
+    for track in result.tracks:
+        print(f"  track {track.id}: {track.start:.2f}-{track.end:.2f} s, {len(track.faces)} "
+              f"faces, median side {track.median_side:.0f} px, mean score {track.mean_score:.3f}")
+    return 0
 
 
 def run_synth(args: argparse.Namespace) -> int:

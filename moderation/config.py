@@ -31,6 +31,36 @@ class Settings(BaseSettings):
         default=64, ge=16, description="Images whose shorter side is smaller are rejected."
     )
 
+    # Video decoding limits: a video beyond them is refused with a typed error.
+    max_video_seconds: float = Field(default=900.0, gt=0)
+    max_video_pixels: int = Field(default=3840 * 2160, gt=0, description="width x height")
+    max_video_bytes: int = Field(default=4 * 1024**3, gt=0)
+    decode_timeout_seconds: float = Field(default=120.0, gt=0)
+    frames_per_video: int = Field(default=32, ge=1, le=10_000)
+
+    # Face detection.
+    face_detector: str = Field(default="mtcnn", description="mtcnn or retinaface")
+    detection_max_side: int = Field(
+        default=640, ge=64, description="Frames are shrunk to this longer side for detection."
+    )
+    min_face_px: int = Field(
+        default=40, ge=8, description="Smallest face side, in original frame pixels, to report."
+    )
+    face_score_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    face_recall_fallback: bool = Field(
+        default=True, description="Search frames without a face again, larger and with looser "
+        "thresholds (MTCNN)."
+    )
+    retinaface_weights: Path | None = Field(
+        default=None,
+        description="RetinaFace ResNet-50 weights (retinaface-pytorch's release file); when unset "
+        "the torch hub cache is searched.",
+    )
+    torch_threads: int = Field(default=2, ge=1)
+
+    # Identity: dlib's 128-d descriptors; two faces are one person below this distance.
+    identity_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

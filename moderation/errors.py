@@ -34,5 +34,35 @@ class NoFaceFound(InputError):
     reason = "no_face"
 
 
+class VideoError(InputError):
+    """A video that cannot be scanned; permanent: retrying gives the same answer."""
+
+    reason = "bad_video"
+
+
+class CorruptVideo(VideoError):
+    reason = "corrupt"
+
+
+class NoVideoStream(VideoError):
+    reason = "no_video_stream"
+
+
+class VideoTooLong(VideoError):
+    reason = "too_long"
+
+
+class VideoTooLarge(VideoError):
+    reason = "too_large"
+
+
+class DecodeTimeout(VideoError):
+    reason = "decode_timeout"
+
+
+class ModelWeightsMissing(ModerationError):
+    """A model's weights file is absent or damaged; the message says how to provide it."""
+
+
 class ConfigError(ModerationError):
     """A setting, argument or recipe is invalid."""

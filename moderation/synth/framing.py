@@ -30,8 +30,6 @@ def frame_face(image: np.ndarray, landmarks: np.ndarray, size: int,
         cx, cy, side = face_square(landmarks, crop_scale)
         scale = size / side
         matrix = np.array([[scale, 0, size / 2 - cx * scale], [0, scale, size / 2 - cy * scale]])
-    shrinking = matrix[0, 0] < 1
-    framed = cv2.warpAffine(image, matrix, (size, size),
-                            flags=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+    framed = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     return framed, warp_points(landmarks, matrix)

@@ -1,0 +1,146 @@
+"""MTCNN (Zhang et al., 2016) with the weights that ship in the ``facenet-pytorch`` wheel: the
+offline default detector.
+
+The three networks and their box helpers come from facenet-pytorch. The cascade is driven here
+because its own driver crops every candidate box in a Python loop (2,700 crops for 32 frames of
+the 640x360 clip, a third of the time); ``torchvision.ops.roi_align`` crops them all in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.nn.functional import interpolate
+from torchvision.ops import batched_nms, roi_align
+
+from moderation.config import Settings
+from moderation.faces.detection import Detection, FaceDetector, register_detector
+
+# The three stages' score thresholds and the pyramid's scale step: the method's published values.
+THRESHOLDS = (0.6, 0.7, 0.7)
+PYRAMID_FACTOR = 0.709
+# A frame where nothing passes is searched again at twice the size with these looser thresholds:
+# MTCNN misses profiles and half-hidden faces (5 of 32 frames of the 640x360 shared clip), which
+# it still scores between 0.5 and 0.8. Their low scores travel with them for later weighting.
+RELAXED_THRESHOLDS = (0.5, 0.6, 0.5)
+RELAXED_SCORE = 0.5
+
+
+@register_detector("mtcnn")
+class MtcnnDetector(FaceDetector):
+    def __init__(self, settings: Settings):
+        from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+        torch.set_num_threads(settings.torch_threads)
+        self.pnet, self.rnet, self.onet = PNet().eval(), RNet().eval(), ONet().eval()
+        self.max_side = settings.detection_max_side
+        self.min_face = settings.min_face_px
+        self.score_threshold = settings.face_score_threshold
+        self.recall_fallback = settings.face_recall_fallback
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Batches images of one size together (a video's frames all are)."""
+        results: list[list[Detection]] = [[] for _ in images]
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for index, image in enumerate(images):
+            by_size.setdefault(image.shape[:2], []).append(index)
+        for (height, width), indices in by_size.items():
+            scale = min(1.0, self.max_side / max(height, width))
+            found = self._detect_batch([images[i] for i in indices], scale, THRESHOLDS,
+                                       self.score_threshold)
+            missed = [i for i, detections in zip(indices, found, strict=True) if not detections]
+            if missed and self.recall_fallback:
+                second = self._detect_batch([images[i] for i in missed], 2 * scale,
+                                            RELAXED_THRESHOLDS,
+                                            min(self.score_threshold, RELAXED_SCORE))
+                found = [second[missed.index(i)] if i in missed else detections
+                         for i, detections in zip(indices, found, strict=True)]
+            for index, detections in zip(indices, found, strict=True):
+                results[index] = detections
+        return results
+
+    @torch.inference_mode()
+    def _detect_batch(self, images: list[np.ndarray], scale: float, thresholds, score_threshold):
+        batch = np.stack([_resize(image, scale) for image in images])
+        rgb = torch.from_numpy(np.ascontiguousarray(batch[..., ::-1])).permute(0, 3, 1, 2).float()
+        min_face = max(12.0, self.min_face * scale)
+        boxes, image_index = self._proposals(rgb, min_face, thresholds[0])
+        boxes, image_index, _ = self._refine(self.rnet, rgb, boxes, image_index, 24,
+                                             thresholds[1])
+        boxes, image_index, points = self._refine(self.onet, rgb, boxes, image_index, 48,
+                                                  thresholds[2])
+        detections: list[list[Detection]] = [[] for _ in range(len(batch))]
+        inverse = 1.0 / scale
+        for box, index, landmarks in zip(boxes.numpy(), image_index.tolist(), points.numpy(),
+                                         strict=True):
+            found = Detection(box[:4].astype(np.float32), float(box[4]),
+                              landmarks.astype(np.float32)).scaled(inverse)
+            if found.score >= score_threshold and found.side >= self.min_face:
+                detections[index].append(found)
+        return [sorted(found, key=lambda d: -d.score) for found in detections]
+
+    def _proposals(self, rgb: torch.Tensor, min_face: float, threshold: float):
+        """Stage 1: the proposal network slides over an image pyramid."""
+        from facenet_pytorch.models.utils.detect_face import generateBoundingBox, rerec
+
+        height, width = rgb.shape[2:]
+        scale = 12.0 / min_face
+        boxes, image_index = [], []
+        while min(height, width) * scale >= 12:
+            resized = interpolate(rgb, size=(int(height * scale + 1), int(width * scale + 1)),
+                                  mode="area")
+            regression, probabilities = self.pnet(_normalise(resized))
+            found, found_index = generateBoundingBox(regression, probabilities[:, 1], scale,
+                                                     threshold)
+            keep = batched_nms(found[:, :4], found[:, 4], found_index, 0.5)
+            boxes.append(found[keep])
+            image_index.append(found_index[keep])
+            scale *= PYRAMID_FACTOR
+        boxes, image_index = torch.cat(boxes), torch.cat(image_index)
+        keep = batched_nms(boxes[:, :4], boxes[:, 4], image_index, 0.7)
+        boxes, image_index = boxes[keep], image_index[keep]
+        size = boxes[:, 2:4] - boxes[:, 0:2]
+        corrected = torch.cat([boxes[:, 0:2] + boxes[:, 5:7] * size,
+                               boxes[:, 2:4] + boxes[:, 7:9] * size, boxes[:, 4:5]], dim=1)
+        return rerec(corrected), image_index
+
+    def _refine(self, network, rgb, boxes, image_index, side: int, threshold: float):
+        """Stages 2 and 3: crop every candidate at ``side`` px in one call and rescore it."""
+        from facenet_pytorch.models.utils.detect_face import bbreg, rerec
+
+        if len(boxes) == 0:
+            return boxes, image_index, torch.zeros(0, 5, 2)
+        rois = torch.cat([image_index[:, None].float(), boxes[:, :4]], dim=1)
+        crops = roi_align(rgb, rois, output_size=(side, side), sampling_ratio=2, aligned=False)
+        outputs = network(_normalise(crops))
+        regression, scores = outputs[0], outputs[-1][:, 1]
+        passed = scores > threshold
+        boxes = torch.cat([boxes[passed, :4], scores[passed, None]], dim=1)
+        image_index, regression = image_index[passed], regression[passed]
+        points = torch.zeros(len(boxes), 5, 2)
+        if len(outputs) == 3:  # the output network also places five landmarks in its box
+            relative = outputs[1][passed]
+            size = (boxes[:, 2:4] - boxes[:, 0:2] + 1)[:, None, :]
+            points = torch.stack([relative[:, :5], relative[:, 5:]], dim=2) * size
+            points = points + boxes[:, None, 0:2] - 1
+        boxes = bbreg(boxes, regression)
+        keep = batched_nms(boxes[:, :4], boxes[:, 4], image_index, 0.7)
+        boxes, image_index, points = boxes[keep], image_index[keep], points[keep]
+        if len(outputs) == 2:
+            boxes = rerec(boxes)
+        return boxes, image_index, points
+
+
+def _normalise(pixels: torch.Tensor) -> torch.Tensor:
+    return (pixels - 127.5) * 0.0078125
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
+        return image
+    height, width = image.shape[:2]
+    return cv2.resize(image, (round(width * scale), round(height * scale)),
+                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

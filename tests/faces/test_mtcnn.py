@@ -1,0 +1,45 @@
+"""The offline default detector on real faces, with the weights from the facenet-pytorch wheel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from moderation.config import Settings
+from moderation.faces.detection import available_detectors, build_detector
+from moderation.faces.mtcnn import MtcnnDetector
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return MtcnnDetector(Settings())
+
+
+def test_registered_by_name():
+    assert {"mtcnn", "retinaface"} <= set(available_detectors())
+    assert isinstance(build_detector(Settings(face_detector="mtcnn")), MtcnnDetector)
+
+
+def test_finds_the_astronaut_with_five_points(detector, astronaut):
+    (face,) = detector.detect([astronaut])[0]
+    x1, y1, x2, y2 = face.box
+    assert 150 < x1 < 200 and 230 < x2 < 280 and 40 < y1 < 100 and 150 < y2 < 210
+    assert face.score > 0.99 and face.points.shape == (5, 2)
+    left_eye, right_eye, nose, mouth_left, mouth_right = face.points
+    assert left_eye[0] < right_eye[0] and mouth_left[0] < mouth_right[0]
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1])
+    assert (x1 < face.points[:, 0]).all() and (face.points[:, 0] < x2).all()
+
+
+def test_batches_of_different_sizes_keep_their_coordinates(detector, astronaut):
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[100:612, 600:1112] = astronaut  # shrunk to 640 px wide inside the detector
+    blank = np.full((300, 300, 3), 128, np.uint8)
+    found_alone, found_in_frame, found_in_blank = detector.detect([astronaut, frame, blank])
+    assert found_in_blank == []
+    shifted = found_in_frame[0].box - np.float32([600, 100, 600, 100])
+    np.testing.assert_allclose(shifted, found_alone[0].box, atol=6)
+
+
+def test_minimum_face_size(astronaut):
+    assert MtcnnDetector(Settings(min_face_px=200)).detect([astronaut]) == [[]]
