@@ -37,6 +37,14 @@ class FaceDetector(ABC):
     """Finds faces in BGR uint8 images; batched: one list of detections per image."""
 
     name: str = ""
+    # How this detector's boxes differ from dlib's HOG boxes, which dlib's landmark and
+    # descriptor models were trained on: (x1, y1, x2, y2) shifts in units of the box's width.
+    dlib_box_offsets: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    def dlib_box(self, detection: Detection) -> np.ndarray:
+        """The box dlib's models expect for this face."""
+        width = float(detection.box[2] - detection.box[0])
+        return detection.box + np.float32(self.dlib_box_offsets) * width
 
     @abstractmethod
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:

@@ -31,6 +31,11 @@ RELAXED_SCORE = 0.5
 
 @register_detector("mtcnn")
 class MtcnnDetector(FaceDetector):
+    # MTCNN's boxes reach higher up the forehead than dlib's. Mean shift measured on 80 LFW
+    # photos; with it, descriptors from MTCNN boxes stay within 0.12 of those from dlib's boxes
+    # for 95% of faces (0.45 without).
+    dlib_box_offsets = (0.005, 0.172, 0.132, -0.045)
+
     def __init__(self, settings: Settings):
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 

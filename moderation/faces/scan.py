@@ -6,6 +6,7 @@ what it returns.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import numpy as np
 from moderation.config import Settings
 from moderation.faces.crops import CropGeometry, crop_face
 from moderation.faces.detection import Detection, FaceDetector, build_detector
+from moderation.faces.identity import FaceDescriber, Gallery, Match, track_descriptor
+from moderation.faces.landmarks import LandmarkDetector
 from moderation.faces.tracking import Track, TrackerConfig, colour_signature, link_tracks
 from moderation.video.reader import Frame, VideoInfo, VideoLimits, probe, read_frames, sample_times
 
@@ -27,6 +30,7 @@ class FaceRecord:
     detection: Detection
     track: int
     crop: np.ndarray | None = None
+    landmarks: np.ndarray | None = None  # dlib's 68 points, frame pixels
 
     def to_json(self) -> dict:
         return {"box": [round(float(v), 1) for v in self.detection.box],
@@ -41,6 +45,7 @@ class VideoFaces:
     tracks: list[Track]
     geometry: CropGeometry
     timings: dict[str, float] = field(default_factory=dict)
+    descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> 128-d
 
     def frame_lines(self) -> list[dict]:
         """One JSON-ready object per sampled frame: ``{"t": s, "faces": [...]}``."""
@@ -61,11 +66,25 @@ class FaceScanner:
         self.geometry = geometry or CropGeometry()
         self.tracker = tracker or TrackerConfig()
         self.limits = VideoLimits.from_settings(settings)
+        self._landmarks: LandmarkDetector | None = None
+        self._describer: FaceDescriber | None = None
+
+    @property
+    def landmark_detector(self) -> LandmarkDetector:
+        if self._landmarks is None:
+            self._landmarks = LandmarkDetector()
+        return self._landmarks
+
+    @property
+    def describer(self) -> FaceDescriber:
+        if self._describer is None:
+            self._describer = FaceDescriber(landmarks=self.landmark_detector)
+        return self._describer
 
     def scan(self, path: str | Path, count: int | None = None, rate: float | None = None,
-             keyframes_only: bool = False, keep_crops: bool = True) -> VideoFaces:
-        import time
-
+             keyframes_only: bool = False, keep_crops: bool = True,
+             with_landmarks: bool = False) -> VideoFaces:
+        """Sample, detect, track and crop; ``with_landmarks`` adds dlib's 68 points per face."""
         started = time.perf_counter()
         info = probe(path, self.limits)
         times = sample_times(info, count or self.settings.frames_per_video, rate, keyframes_only)
@@ -79,7 +98,8 @@ class FaceScanner:
                                      self.tracker)
         faces = [
             [FaceRecord(index, frame.time, detection, label,
-                        crop_face(frame.image, detection, self.geometry) if keep_crops else None)
+                        crop_face(frame.image, detection, self.geometry) if keep_crops else None,
+                        self._fit(frame.image, detection) if with_landmarks else None)
              for detection, label in zip(found, frame_labels, strict=True)]
             for index, (frame, found, frame_labels) in enumerate(
                 zip(frames, detections, labels, strict=True))
@@ -87,3 +107,27 @@ class FaceScanner:
         timings = {"decode": decoded - started, "detect": detected - decoded,
                    "total": time.perf_counter() - started}
         return VideoFaces(info, frames, faces, tracks, self.geometry, timings)
+
+    def _fit(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        return self.landmark_detector.fit(image, self.detector.dlib_box(detection))
+
+    def describe_tracks(self, result: VideoFaces,
+                        faces_per_track: int = 3) -> dict[int, np.ndarray]:
+        """A 128-d identity descriptor per track, from its ``faces_per_track`` largest, surest
+        faces (dlib's descriptor costs about 90 ms a face here, so not from every face)."""
+        for track in result.tracks:
+            best = sorted(track.faces, key=lambda f: -f.detection.score * f.detection.side)
+            descriptors = [
+                self.describer.describe(result.frames[face.frame].image,
+                                        self.detector.dlib_box(face.detection))
+                for face in best[:faces_per_track]
+            ]
+            result.descriptors[track.id] = track_descriptor(np.stack(descriptors))
+        return result.descriptors
+
+    def identify(self, result: VideoFaces, gallery: Gallery) -> dict[int, Match | None]:
+        """The enrolled person each track matches, or None."""
+        if not result.descriptors:
+            self.describe_tracks(result)
+        return {track_id: gallery.match(descriptor)
+                for track_id, descriptor in result.descriptors.items()}

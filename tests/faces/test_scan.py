@@ -74,3 +74,29 @@ def test_command_reports_a_corrupt_file_without_a_traceback(tmp_path):
     result = _faces_command(broken)
     assert result.returncode == 2
     assert "upload.mp4" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tracks_get_identities_and_match_an_enrolled_person(scanner, tmp_path):
+    """Enrol the presenter of one clip from his first seconds; his track matches him, and the
+    presenter of another clip matches nobody."""
+    _needs_videos()
+    from moderation.faces.identity import Gallery
+
+    first = scanner.scan(VIDEOS / "real_ffpp_c23_004.mp4", keep_crops=False, with_landmarks=True)
+    face = first.faces[0][0]
+    assert face.landmarks.shape == (68, 2)
+    x1, y1, x2, y2 = face.detection.box
+    inside = ((face.landmarks >= [x1 - 20, y1 - 20]) & (face.landmarks <= [x2 + 20, y2 + 20]))
+    assert inside.all()
+    descriptors = scanner.describe_tracks(first)
+    presenter = max(first.tracks, key=lambda track: len(track.faces)).id
+    assert descriptors[presenter].shape == (128,)
+    gallery = Gallery(threshold=0.6)
+    gallery.add("presenter-004", descriptors[presenter][None])
+    again = scanner.scan(VIDEOS / "real_ffpp_c23_004.mp4", count=6, keep_crops=False)
+    matches = scanner.identify(again, gallery)
+    main = max(again.tracks, key=lambda track: len(track.faces)).id
+    assert matches[main] is not None and matches[main].person_id == "presenter-004"
+    other = scanner.scan(VIDEOS / "real_ffpp_c23_634.mp4", count=6, keep_crops=False)
+    other_main = max(other.tracks, key=lambda track: len(track.faces)).id
+    assert scanner.identify(other, gallery)[other_main] is None

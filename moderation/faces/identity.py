@@ -1,0 +1,208 @@
+"""Who is this face: dlib's 128-d descriptors, a gallery of protected persons, and the
+verification helpers that calibrate the distance threshold (see ``bench/identity.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from moderation.config import get_settings
+from moderation.faces.landmarks import LandmarkDetector, dlib_model_path
+
+MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+DIMENSIONS = 128
+
+
+class FaceDescriber:
+    """Turns a face box into dlib's 128-d descriptor: two photos of one person lie closer than
+    ``Settings.identity_threshold`` (Euclidean), two people farther.
+
+    The model aligns the face from its 68 landmarks, so the box only seeds the landmark fit.
+    ``num_jitters`` > 1 averages that many jittered copies: slightly more accurate, that many
+    times slower.
+    """
+
+    def __init__(self, num_jitters: int = 0, landmarks: LandmarkDetector | None = None):
+        import dlib
+
+        if num_jitters < 0:
+            raise ValueError(f"num_jitters must be >= 0, got {num_jitters}")
+        self.num_jitters = num_jitters
+        self.landmarks = landmarks or LandmarkDetector()
+        self._model = dlib.face_recognition_model_v1(str(dlib_model_path(MODEL_FILE)))
+
+    @property
+    def model_id(self) -> str:
+        return f"dlib-resnet-128/jitters={self.num_jitters}"
+
+    def describe(self, image: np.ndarray, box) -> np.ndarray:
+        """Descriptor of the face in ``box`` (x1, y1, x2, y2) of a BGR image: float32 (128,)."""
+        return self.describe_many(image, [box])[0]
+
+    def describe_many(self, image: np.ndarray, boxes: Sequence) -> np.ndarray:
+        """Descriptors of several faces of one image in one call: float32 (len(boxes), 128)."""
+        import dlib
+
+        if len(boxes) == 0:
+            return np.empty((0, DIMENSIONS), np.float32)
+        rgb = _rgb(image)
+        shapes = dlib.full_object_detections()
+        for box in boxes:
+            shapes.append(self.landmarks.shape(rgb, _checked_box(box)))
+        vectors = self._model.compute_face_descriptor(rgb, shapes, self.num_jitters)
+        return np.array([np.asarray(vector) for vector in vectors], dtype=np.float32)
+
+
+def track_descriptor(descriptors: np.ndarray) -> np.ndarray:
+    """One descriptor for a track of several faces of one person: float32 (128,)."""
+    descriptors = _checked_descriptors(descriptors)
+    if len(descriptors) == 0:
+        raise ValueError("a track needs at least one descriptor")
+    # The element-wise median rather than the mean: a few bad frames of a track (motion blur, a
+    # profile, a box that drifted onto a neighbour) barely move it, where they drag the mean;
+    # with one or two faces it is the mean.
+    return np.median(descriptors, axis=0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The enrolled person nearest to a face, and how near (Euclidean distance)."""
+
+    person_id: str
+    distance: float
+
+
+class Gallery:
+    """Descriptors of protected persons; ``match`` says which of them a face is, if any.
+
+    Rows are kept flat, ``descriptors`` (n, 128) beside ``person_ids`` (n,), so persisting is
+    saving two arrays, and loading is ``add`` row by row.
+    """
+
+    def __init__(self, threshold: float | None = None):
+        self.threshold = get_settings().identity_threshold if threshold is None else threshold
+        if not self.threshold > 0:
+            raise ValueError(f"the threshold must be positive, got {self.threshold}")
+        self.descriptors = np.empty((0, DIMENSIONS), np.float32)
+        self.person_ids = np.empty(0, dtype=object)
+
+    def __len__(self) -> int:
+        """Number of enrolled persons."""
+        return len(set(self.person_ids))
+
+    def add(self, person_id: str, descriptors: np.ndarray) -> None:
+        """Enrol (n, 128) descriptors of one person; several photos make matching more robust."""
+        descriptors = _checked_descriptors(descriptors)
+        if len(descriptors) == 0:
+            raise ValueError(f"no descriptors to enrol for {person_id!r}")
+        self.descriptors = np.concatenate([self.descriptors, descriptors])
+        self.person_ids = np.concatenate(
+            [self.person_ids, np.full(len(descriptors), person_id, dtype=object)]
+        )
+
+    def match(self, descriptor: np.ndarray) -> Match | None:
+        """The person with the nearest enrolled descriptor, if nearer than the threshold."""
+        descriptor = np.asarray(descriptor, np.float32)
+        if descriptor.shape != (DIMENSIONS,):
+            raise ValueError(f"a descriptor has shape ({DIMENSIONS},), got {descriptor.shape}")
+        if len(self.descriptors) == 0:
+            return None
+        distances = np.linalg.norm(self.descriptors - descriptor, axis=1)
+        best = int(np.argmin(distances))
+        if distances[best] >= self.threshold:
+            return None
+        return Match(str(self.person_ids[best]), float(distances[best]))
+
+
+# Verification: is a pair of faces one person? The helpers choose and check the threshold.
+
+
+def pair_distances(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each row of ``first`` to the same row of ``second``."""
+    return np.linalg.norm(np.asarray(first, np.float64) - np.asarray(second, np.float64), axis=1)
+
+
+def accuracy_at(distances: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """Share of pairs called right when "same person" means a distance below ``threshold``."""
+    return float(np.mean((np.asarray(distances) < threshold) == np.asarray(same, bool)))
+
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """The threshold with the highest accuracy on these pairs: the midpoint of the first gap
+    between sorted distances where the accuracy peaks."""
+    order = np.argsort(distances, kind="stable")
+    ordered = np.asarray(distances, np.float64)[order]
+    same = np.asarray(same, bool)[order]
+    if len(ordered) == 0:
+        raise ValueError("no pairs to choose a threshold from")
+    # Cutting before position k calls the first k pairs "same": right on the same pairs among
+    # them and on the different pairs after them.
+    right = np.concatenate([[0], np.cumsum(same)]) + np.concatenate(
+        [np.cumsum((~same)[::-1])[::-1], [0]]
+    )
+    cuts = np.flatnonzero(np.concatenate([[True], ordered[1:] > ordered[:-1], [True]]))
+    k = int(cuts[np.argmax(right[cuts])])
+    if k == 0:
+        return float(ordered[0])
+    if k == len(ordered):
+        return float(np.nextafter(ordered[-1], np.inf))
+    return float((ordered[k - 1] + ordered[k]) / 2)
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Per fold: the threshold chosen on the other folds and the accuracy it gets on this one."""
+
+    thresholds: np.ndarray
+    accuracies: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.accuracies))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.accuracies))
+
+
+def cross_validate(distances: np.ndarray, same: np.ndarray, folds: int = 10) -> CrossValidation:
+    """Accuracy of the threshold rule on pairs it was not tuned on, as in LFW's protocol.
+
+    Pair i is in fold ``i % folds``: deterministic, and pairs listed by label still spread
+    evenly over the folds.
+    """
+    distances, same = np.asarray(distances, np.float64), np.asarray(same, bool)
+    if not 2 <= folds <= len(distances):
+        raise ValueError(f"folds must be between 2 and the {len(distances)} pairs, got {folds}")
+    fold = np.arange(len(distances)) % folds
+    thresholds, accuracies = [], []
+    for index in range(folds):
+        test = fold == index
+        threshold = best_threshold(distances[~test], same[~test])
+        thresholds.append(threshold)
+        accuracies.append(accuracy_at(distances[test], same[test], threshold))
+    return CrossValidation(np.array(thresholds), np.array(accuracies))
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8 BGR or grey image, got {image.dtype} {image.shape}")
+    code = cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB
+    return np.ascontiguousarray(cv2.cvtColor(image, code))
+
+
+def _checked_box(box) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    if not (x2 > x1 and y2 > y1):
+        raise ValueError(f"a box is (x1, y1, x2, y2) with x2 > x1 and y2 > y1, got {box}")
+    return x1, y1, x2, y2
+
+
+def _checked_descriptors(descriptors: np.ndarray) -> np.ndarray:
+    descriptors = np.asarray(descriptors, np.float32)
+    if descriptors.ndim != 2 or descriptors.shape[1] != DIMENSIONS:
+        raise ValueError(f"expected (n, {DIMENSIONS}) descriptors, got {descriptors.shape}")
+    return descriptors
