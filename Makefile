@@ -27,6 +27,8 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/faces.py
+	$(BIN)/python bench/identity.py
 
 lint: install
 	$(BIN)/ruff check moderation tests bench

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     min_face_px: int = Field(
         default=40, ge=8, description="Smallest face side, in original frame pixels, to report."
     )
+    min_face_fraction: float = Field(
+        default=0.08, ge=0.0, le=1.0,
+        description="Smallest face side as a fraction of the frame's shorter side (the larger "
+        "of the two minimums applies): 86 px in 1080p. Smaller faces are too small to judge, "
+        "and looking for them is what makes detection slow.",
+    )
     face_score_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
     face_recall_fallback: bool = Field(
         default=True, description="Search frames without a face again, larger and with looser "

@@ -50,6 +50,10 @@ class FaceDetector(ABC):
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         """Detections for each image, best score first, already filtered by the thresholds."""
 
+    def detect_video(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Detections for consecutive samples of one video; a detector may use their order."""
+        return self.detect(frames)
+
 
 _DETECTORS: dict[str, Callable[[Settings], FaceDetector]] = {}
 

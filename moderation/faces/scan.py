@@ -90,7 +90,7 @@ class FaceScanner:
         times = sample_times(info, count or self.settings.frames_per_video, rate, keyframes_only)
         frames = read_frames(info, times, self.limits, keyframes_only)
         decoded = time.perf_counter()
-        detections = self.detector.detect([frame.image for frame in frames])
+        detections = self.detector.detect_video([frame.image for frame in frames])
         detected = time.perf_counter()
         signatures = [[colour_signature(frame.image, d) for d in found]
                       for frame, found in zip(frames, detections, strict=True)]

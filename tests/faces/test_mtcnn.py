@@ -43,3 +43,19 @@ def test_batches_of_different_sizes_keep_their_coordinates(detector, astronaut):
 
 def test_minimum_face_size(astronaut):
     assert MtcnnDetector(Settings(min_face_px=200)).detect([astronaut]) == [[]]
+
+
+def test_video_search_finds_what_the_full_search_finds(detector):
+    from moderation.faces.tracking import box_iou
+    from moderation.video.reader import probe, read_frames, sample_times
+    from tests.conftest import SHARED
+
+    clip = SHARED / "data" / "videos" / "fake_ffpp_c23_faceswap_634_660.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} is absent: the shared clips are needed")
+    info = probe(clip)
+    images = [frame.image for frame in read_frames(info, sample_times(info, count=16))]
+    full, propagated = detector.detect(images), detector.detect_video(images)
+    assert all(full) and all(propagated)
+    for everywhere, around in zip(full, propagated, strict=True):
+        assert box_iou(everywhere[0].box, around[0].box) > 0.8
