@@ -187,3 +187,11 @@ def test_shared_clips(name):
     assert info.duration == pytest.approx(seconds, abs=0.05)
     frames = read_frames(info, sample_times(info, count=32))
     assert len(frames) == 32 and frames[-1].image.shape == (height, width, 3)
+
+
+def test_decoding_past_the_time_limit_is_a_typed_error(tmp_path):
+    from moderation.errors import DecodeTimeout
+
+    info = probe(encode(tmp_path / "slow.mp4", count=60))
+    with pytest.raises(DecodeTimeout, match=r"slow\.mp4: decoding took over 0 s"):
+        read_frames(info, sample_times(info, count=8), VideoLimits(decode_timeout=1e-9))
