@@ -79,7 +79,128 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--rate", type=float, help="samples per second instead")
     sampling.add_argument("--keyframes", action="store_true", help="keyframes only")
     faces.set_defaults(handler=run_faces)
+
+    train = commands.add_parser(
+        "train", help="train the swap detector on synthetic fakes (the method's loop)",
+        description="Round after round: train on real faces against fresh fakes, test on the "
+        "evaluation set's real deepfakes, stop at --target-auc or after --rounds.")
+    train.add_argument("--real", type=Path, required=True, help="folder of real face photos")
+    train.add_argument("--index", type=Path, required=True,
+                       help="the faces index (.npz); built first with --prepare")
+    train.add_argument("--prepare", action="store_true",
+                       help="measure landmarks and face boxes of --real into --index, then stop")
+    train.add_argument("--limit", type=int, help="with --prepare: photos to index (default all)")
+    train.add_argument("--devset", type=Path, help="cached evaluation crops (moderation devset)")
+    train.add_argument("--out", type=Path, default=Path("runs/detector"))
+    train.add_argument("--model", default="mobilenet_v2")
+    train.add_argument("--rounds", type=int, default=3)
+    train.add_argument("--steps", type=int, default=1500, help="steps per round")
+    train.add_argument("--batch", type=int, default=64)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--target-auc", type=float, default=0.9)
+    train.add_argument("--workers", type=int, default=2)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--time-budget", type=float, help="seconds; the run stops after it")
+    train.set_defaults(handler=run_train)
+
+    devset = commands.add_parser(
+        "devset", help="extract the face crops of labeled evaluation media once, for training")
+    devset.add_argument("sources", type=Path, nargs="+", help="labeled folders or CSV files")
+    devset.add_argument("--out", type=Path, required=True)
+    devset.add_argument("--size", type=int, default=160)
+    devset.add_argument("--margin", type=float, default=0.3)
+    devset.set_defaults(handler=run_devset)
+
+    score = commands.add_parser("score", help="score images or videos with the swap detector")
+    score.add_argument("paths", type=Path, nargs="+")
+    score.add_argument("--crops", action="store_true", help="each image is one face crop")
+    score.add_argument("--jsonl", action="store_true", help="one JSON line per input")
+    score.add_argument("--checkpoint", type=Path, help="default: the shipped detector")
+    score.set_defaults(handler=run_score)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="AUC/AP of the detector on a labeled folder or CSV, with curves")
+    evaluate.add_argument("source", type=Path, help="folder (real_*/fake_*/reenact_* or "
+                          "real/ and fake/ sub-folders) or CSV (path,label[,group])")
+    evaluate.add_argument("--crops", action="store_true", help="the images are face crops")
+    evaluate.add_argument("--out", type=Path, default=Path("runs/evaluation"))
+    evaluate.add_argument("--checkpoint", type=Path)
+    evaluate.add_argument("--threshold", type=float)
+    evaluate.set_defaults(handler=run_evaluate)
     return parser
+
+
+def run_train(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    if args.prepare:
+        from moderation.training.faces_index import build_index
+
+        index = build_index(args.real, settings, args.limit, args.seed)
+        index.save(args.index)
+        print(f"indexed {len(index)} faces into {args.index}", file=sys.stderr)
+        return 0
+    from moderation.training.train import TrainConfig, train
+
+    config = TrainConfig(index=args.index, real_root=args.real, out=args.out,
+                         devset=args.devset, model=args.model, rounds=args.rounds,
+                         steps_per_round=args.steps, batch=args.batch,
+                         learning_rate=args.learning_rate, target_auc=args.target_auc,
+                         workers=args.workers, seed=args.seed, device=args.device,
+                         time_budget_s=args.time_budget)
+    for result in train(config):
+        print(f"round {result.round}: steps {result.steps}, loss {result.train_loss:.3f}, "
+              f"synthetic AUC {result.synthetic_auc}, threshold {result.threshold:.3f}, "
+              f"test {result.dev}", file=sys.stderr)
+    return 0
+
+
+def run_devset(args: argparse.Namespace) -> int:
+    from moderation.faces.crops import CropGeometry
+    from moderation.training.devset import build_devset
+
+    count = build_devset(args.sources, args.out, get_settings(),
+                         CropGeometry(size=args.size, margin=args.margin))
+    print(f"cached the face crops of {count} items in {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    import json
+
+    from moderation.detector.inference import SwapDetector
+    from moderation.errors import InputError
+
+    detector = SwapDetector.load(args.checkpoint)
+    failures = 0
+    for path in args.paths:
+        try:
+            result = detector.score_path(path, crops=args.crops)
+        except InputError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if args.jsonl:
+            print(json.dumps(result.to_json()))
+        else:
+            score = "-" if result.score is None else f"{result.score:.3f}"
+            print(f"{result.label:8s} {score:>6s}  {result.faces:3d} faces  {path}")
+    return 2 if failures else 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from moderation.detector.inference import SwapDetector
+    from moderation.training.evaluate import evaluate, load_labeled
+
+    detector = SwapDetector.load(args.checkpoint)
+    report = evaluate(detector, load_labeled(args.source), crops=args.crops,
+                      threshold=args.threshold, out_dir=args.out)
+    for task, numbers in report["tasks"].items():
+        print(f"{task}: video AUC {numbers['video']['auc']}, AP {numbers['video']['ap']}; "
+              f"frame AUC {numbers['frame']['auc']}; real flagged {numbers['real_flagged']}, "
+              f"caught {numbers['caught']}")
+    print(f"report and curves in {args.out}", file=sys.stderr)
+    return 0
 
 
 def run_faces(args: argparse.Namespace) -> int:

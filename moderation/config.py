@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(default=2, ge=1)
 
+    # The swap detector.
+    detector_checkpoint: Path | None = Field(
+        default=None, description="A detector checkpoint; the shipped one when unset."
+    )
+
     # Identity: dlib's 128-d descriptors; two faces are one person below this distance.
     identity_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
 

@@ -1,0 +1,94 @@
+"""Benchmark of the swap detector: inference throughput, training samples per second, whole-clip
+scoring time, and the shortcut check (real faces degraded must not be flagged). Prints tables;
+run with `.venv/bin/python bench/detector.py` (needs ../shared)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from moderation.config import Settings
+from moderation.detector.inference import SwapDetector
+from moderation.faces.crops import crop_face
+from moderation.images import read_image
+from moderation.synth.bank import list_images
+from moderation.training.evaluate import shortcut_check
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+console = Console()
+
+
+def real_crops(detector: SwapDetector, count: int, seed: int = 5) -> list[np.ndarray]:
+    """Face crops of LFW photos, cut the way the worker cuts them."""
+    root = SHARED / "faces" / "lfw"
+    keys = list_images(root)
+    crops = []
+    for i in np.random.default_rng(seed).permutation(len(keys)):
+        image = read_image(root / keys[i])
+        found = detector.scanner.detector.detect([image])[0]
+        if found:
+            crops.append(crop_face(image, found[0], detector.config.crop))
+        if len(crops) == count:
+            return crops
+    return crops
+
+
+def main() -> int:
+    if not SHARED.is_dir():
+        console.print(f"[red]{SHARED} is absent: the benchmark needs ../shared")
+        return 2
+    settings = Settings()
+    detector = SwapDetector.load(settings=settings)
+    crops = real_crops(detector, 300)
+
+    table = Table(title=f"Detector {detector.version}: {detector.config.model} at "
+                        f"{detector.config.input_size} px, threshold {detector.threshold:.3f}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    detector.score_crops(crops[:64])
+    start = time.perf_counter()
+    detector.score_crops(crops[:256])
+    table.add_row("inference, face crops/s (batch 64, 2 threads)",
+                  f"{256 / (time.perf_counter() - start):.0f}")
+
+    clips = sorted((SHARED / "videos").glob("*.mp4"))
+    start = time.perf_counter()
+    for clip in clips:
+        detector.score_video(clip)
+    table.add_row("whole clip (decode, faces, scores), s on average over "
+                  f"{len(clips)} shared clips", f"{(time.perf_counter() - start) / len(clips):.2f}")
+
+    model = detector.model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    batch = torch.randn(32, 3, detector.config.input_size, detector.config.input_size)
+    labels = torch.randint(0, 2, (32,))
+    start = time.perf_counter()
+    for _ in range(5):
+        loss = torch.nn.functional.cross_entropy(model(batch), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    table.add_row("training steps, samples/s on the CPU (batch 32, model only)",
+                  f"{5 * 32 / (time.perf_counter() - start):.0f}")
+    model.eval()
+    console.print(table)
+
+    check = shortcut_check(detector, crops, seed=0)
+    table = Table(title=f"Shortcut check: {check['images']} real LFW faces, share flagged as "
+                        f"fake at the operating threshold (aim <= {check['aim']:.0%})")
+    table.add_column("degradation")
+    table.add_column("flagged", justify="right")
+    for name, share in check["flagged"].items():
+        table.add_row(name, f"{share:.1%}")
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The swap detector: model registry, checkpoints with their config, inference."""

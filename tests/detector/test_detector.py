@@ -1,0 +1,143 @@
+"""The detector: registry, checkpoints, aggregation, a short training run, and the shipped
+checkpoint on the shared crops."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from moderation.config import Settings
+from moderation.detector.aggregate import video_score
+from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
+from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
+from moderation.detector.registry import build_model, list_models, model_spec
+from moderation.detector.scores import TrackScore
+from moderation.errors import ConfigError, ModelWeightsMissing
+from moderation.faces.crops import CropGeometry
+from tests.conftest import SHARED
+
+CROPS = SHARED / "data" / "crops" / "dfdc"
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "efficientnet_lite0"])
+def test_registry_builds_models_with_their_imagenet_weights(name):
+    assert name in list_models()
+    model = build_model(name).eval()
+    untrained = build_model(name, pretrained=False)
+    first = next(iter(model.features.state_dict().values()))
+    assert not torch.equal(first, next(iter(untrained.features.state_dict().values())))
+    size = model_spec(name).input_size
+    with torch.inference_mode():
+        assert model(torch.zeros(2, 3, size, size)).shape == (2, 2)
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ConfigError, match="model 'resnet9000' is unknown"):
+        build_model("resnet9000")
+
+
+def _config(**changes) -> DetectorConfig:
+    spec = model_spec("mobilenet_v2")
+    return DetectorConfig("mobilenet_v2", 160, spec.mean, spec.std, CropGeometry(size=160),
+                          **changes)
+
+
+def test_checkpoint_round_trip_carries_its_config(tmp_path):
+    config = _config(threshold=0.8, metrics={"video_auc": 0.9})
+    model = build_model("mobilenet_v2", pretrained=False)
+    save_checkpoint(tmp_path / "a.pt", config, model.state_dict(), {"step": 3})
+    loaded, state, extra = load_checkpoint(tmp_path / "a.pt")
+    assert loaded == config and loaded.version == config.version and extra["step"] == 3
+    assert loaded.version != _config(threshold=0.7).version
+    with pytest.raises(ModelWeightsMissing, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelWeightsMissing, match="junk.pt is not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def _track(track, scores, side=150.0):
+    return TrackScore(track, list(range(len(scores))), scores, side, float(np.median(scores)))
+
+
+def test_video_aggregation():
+    real = _track(0, [0.1] * 28 + [0.99] * 4)  # a few odd frames do not make a swap
+    assert video_score([real], 32) == pytest.approx(0.1)
+    swapped = _track(1, [0.95] * 10)  # one confident swapped track is enough
+    assert video_score([real, swapped], 32) == pytest.approx(0.95)
+    background = _track(2, [0.99] * 12, side=40.0)  # small faces do not decide
+    assert video_score([real, background], 32) == pytest.approx(0.1)
+    flash = _track(3, [0.99, 0.99])  # nor does a face seen twice
+    assert video_score([real, flash], 32) == pytest.approx(0.1)
+    assert video_score([], 32) is None
+
+
+def test_a_short_training_run_lowers_the_loss(lfw_subset):
+    from moderation.training.data import SwapTrainingSet
+    from moderation.training.faces_index import build_index
+
+    index = build_index(lfw_subset, Settings(), limit=24, seed=0)
+    config = _config()
+    dataset = SwapTrainingSet(index, np.arange(len(index)), config, 16, seed=0)
+    images, labels = zip(*(dataset[i] for i in range(16)), strict=True)
+    images, labels = torch.stack(images), torch.tensor(labels)
+    torch.manual_seed(0)
+    model = build_model("mobilenet_v2").train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(12):
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return SwapDetector.load(DEFAULT_CHECKPOINT, Settings())
+
+
+def test_the_shipped_checkpoint_loads_and_scores_the_shared_crops(shipped):
+    if not CROPS.is_dir():
+        pytest.skip(f"{CROPS} is absent: the shared crops are needed")
+    assert shipped.config.model == "mobilenet_v2" and 0.5 <= shipped.threshold < 1.0
+    assert shipped.config.metrics["rounds"]  # the card's numbers travel with the weights
+    paths = sorted(CROPS.glob("*/*.png"))
+    labels = [int(path.parent.name == "fake") for path in paths]
+    scores = [shipped.score_path(path, crops=True).score for path in paths]
+    assert all(0.0 <= score <= 1.0 for score in scores)
+    assert roc_auc_score(labels, scores) > 0.6  # measured 0.73; chance is 0.5
+
+
+def test_a_photo_is_scored_through_face_detection(shipped, astronaut, tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "portrait.png"), astronaut)
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((200, 200, 3), 90, np.uint8))
+    portrait, wall = shipped.score_path(tmp_path / "portrait.png"), shipped.score_path(
+        tmp_path / "wall.png")
+    assert portrait.faces == 1 and portrait.label in ("real", "fake")
+    assert (wall.faces, wall.score, wall.label) == (0, None, "no_face")
+
+
+def test_score_command_prints_one_json_line_per_input(tmp_path):
+    if not CROPS.is_dir():
+        pytest.skip(f"{CROPS} is absent: the shared crops are needed")
+    paths = sorted(CROPS.glob("*/*.png"))[:3]
+    missing = tmp_path / "missing.png"
+    result = subprocess.run([sys.executable, "-m", "moderation", "score", "--crops", "--jsonl",
+                             *map(str, paths), str(missing)],
+                            capture_output=True, text=True, timeout=300)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["path"] for line in lines] == [str(p) for p in paths]
+    assert all(set(line) == {"path", "score", "label", "faces"} for line in lines)
+    assert result.returncode == 2 and "missing.png" in result.stderr
+    assert "Traceback" not in result.stderr
