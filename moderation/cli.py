@@ -128,7 +128,87 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", type=Path)
     evaluate.add_argument("--threshold", type=float)
     evaluate.set_defaults(handler=run_evaluate)
+
+    scan = commands.add_parser(
+        "scan", help="moderate one video in process (embedded SQLite unless "
+        "MODERATION_DATABASE_URL is set) and print the verdict as JSON")
+    scan.add_argument("video", type=Path)
+    scan.add_argument("--uploader", default="cli", help="uploader id (consents are per uploader)")
+    scan.set_defaults(handler=run_scan)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"], help="upgrade: migrate to the latest schema")
+    db.set_defaults(handler=run_db)
+
+    persons = commands.add_parser("persons", help="protected persons")
+    persons.add_argument("action", choices=["enroll"])
+    persons.add_argument("name")
+    persons.add_argument("sources", type=Path, nargs="+", help="photos or videos of the person")
+    persons.add_argument("--consent", action="append", default=[], metavar="UPLOADER",
+                         help="an uploader this person allows (repeatable)")
+    persons.set_defaults(handler=run_persons)
+
+    serve = commands.add_parser("serve", help="the publish gate, upload and review HTTP API")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.set_defaults(handler=run_serve)
     return parser
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from moderation.alerts import deliver_with_retries
+    from moderation.db.uploads import register_upload
+    from moderation.service import Moderation
+
+    service = Moderation()
+    service.migrate()
+    if not args.video.is_file():
+        raise ModerationError(f"{args.video}: no such file")
+    with service.sessions() as session, session.begin():
+        upload_id = register_upload(session, str(args.video.resolve()), args.uploader).id
+    outcome = service.scan(upload_id)
+    if outcome.alert_id is not None and service.settings.webhook_url:
+        deliver_with_retries(service.sessions, outcome.alert_id, service.settings.webhook_url,
+                             service.settings.webhook_attempts)
+    print(json.dumps({"upload_id": outcome.upload_id, "video": str(args.video),
+                      "decision": outcome.decision, "reasons": outcome.reasons},
+                     indent=2))
+    return 0
+
+
+def run_db(args: argparse.Namespace) -> int:
+    from moderation.service import Moderation
+
+    service = Moderation()
+    service.migrate()
+    print(f"migrated {service.database_url.split('@')[-1]} to the latest schema",
+          file=sys.stderr)
+    return 0
+
+
+def run_persons(args: argparse.Namespace) -> int:
+    from moderation.service import Moderation
+
+    service = Moderation()
+    service.migrate()
+    person_id = service.enroll(args.name, args.sources, args.consent)
+    print(f"enrolled {args.name} ({person_id}) from {len(args.sources)} sources",
+          file=sys.stderr)
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from moderation.gate.app import create_app
+
+    settings = get_settings()
+    if not settings.api_token:
+        raise ModerationError("set MODERATION_API_TOKEN: the API refuses to run without a token")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
 
 
 def run_train(args: argparse.Namespace) -> int:

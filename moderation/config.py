@@ -69,8 +69,36 @@ class Settings(BaseSettings):
         default=None, description="A detector checkpoint; the shipped one when unset."
     )
 
+    # The moderation service.
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL (postgresql+psycopg2://...); empty means the "
+        "embedded SQLite file in the cache folder."
+    )
+    broker_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672//",
+                            description="Celery broker: RabbitMQ (amqp://) or Redis (redis://)")
+    api_token: str = Field(default="", description="Bearer token of the HTTP API; required "
+                           "by `moderation serve`")
+    webhook_url: str = Field(default="", description="Where block alerts are POSTed")
+    webhook_attempts: int = Field(default=5, ge=1)
+    no_match_action: str = Field(
+        default="review", pattern="^(review|block|allow)$",
+        description="The gate's answer for a swap of someone not protected")
+    pending_allows: bool = Field(
+        default=False, description="Whether the gate lets a video out while its scan is "
+        "pending; it fails closed by default")
+    task_time_limit_s: int = Field(default=600, ge=10)
+    evidence_per_track: int = Field(default=3, ge=0, le=20)
+
     # Identity: dlib's 128-d descriptors; two faces are one person below this distance.
     identity_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.cache_dir / 'moderation.db'}"
 
 
 @lru_cache(maxsize=1)

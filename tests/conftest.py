@@ -57,3 +57,48 @@ def astronaut_folder(tmp_path_factory, astronaut) -> Path:
     root = tmp_path_factory.mktemp("astronaut")
     cv2.imwrite(str(root / "astronaut.png"), astronaut)
     return root
+
+
+# --- The moderation database: a real PostgreSQL, one fresh database per test session. ---
+
+POSTGRES_ADMIN = os.environ.get("MODERATION_TEST_POSTGRES",
+                                "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A new database migrated to head by Alembic; dropped at the end of the session."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from moderation.db.session import upgrade
+
+    name = f"moderation_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    from moderation.db.session import engine_for
+
+    engine_for(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture()
+def sessions(postgres_url):
+    """A session factory on the test database, emptied after each test."""
+    from sqlalchemy import text
+
+    from moderation.db.models import Base
+    from moderation.db.session import session_factory
+
+    factory = session_factory(postgres_url)
+    yield factory
+    with factory() as session, session.begin():
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        session.execute(text(f"TRUNCATE {tables} CASCADE"))

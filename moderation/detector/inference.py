@@ -14,7 +14,7 @@ from moderation.detector.preprocess import prepare
 from moderation.detector.registry import build_model
 from moderation.detector.scores import MediaScore, TrackScore
 from moderation.faces.crops import crop_face
-from moderation.faces.scan import FaceScanner
+from moderation.faces.scan import FaceScanner, VideoFaces
 from moderation.images import read_image
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "swap_detector.pt"
@@ -82,7 +82,11 @@ class SwapDetector:
         return self._result(path, max(scores) if scores else None, len(scores), scores, [])
 
     def score_video(self, path: Path) -> MediaScore:
-        result = self.scanner.scan(path)
+        return self.score_scan(self.scanner.scan(path))
+
+    def score_scan(self, result: VideoFaces) -> MediaScore:
+        """Score the faces of a scan made with this detector's crop geometry."""
+        path = result.info.path
         faces = [face for frame_faces in result.faces for face in frame_faces]
         scores = self.score_crops([face.crop for face in faces])
         by_track: dict[int, list[tuple[float, float]]] = {}

@@ -1,0 +1,87 @@
+"""Everything the moderation service learns from one video, before it touches the database:
+the swap score of each track, whom each decisive track's face matches, and evidence frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from moderation.detector.aggregate import eligible_tracks
+from moderation.detector.inference import SwapDetector
+from moderation.faces.identity import Gallery, Match
+
+THUMBNAIL_SIDE = 192
+
+
+@dataclass
+class TrackAnalysis:
+    track: int
+    start: float
+    end: float
+    score: float
+    median_side: float
+    times: list[float]
+    scores: list[float]
+    decisive: bool
+    match: Match | None = None
+    evidence: list[tuple[float, float, bytes]] = field(default_factory=list)  # time, score, JPEG
+
+
+@dataclass
+class VideoAnalysis:
+    path: str
+    detector_version: str
+    threshold: float
+    score: float | None
+    frames: int
+    tracks: list[TrackAnalysis]
+    timings: dict[str, float]
+
+
+def analyze_video(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
+                  evidence_per_track: int = 3) -> VideoAnalysis:
+    """Scan, score, identify the decisive tracks against ``gallery`` and keep evidence."""
+    scanner = detector.scanner
+    result = scanner.scan(path)
+    scored = detector.score_scan(result)
+    decisive = {track.track for track in eligible_tracks(scored.tracks, len(result.frames))}
+    if gallery is not None and len(gallery) and decisive:
+        descriptors = scanner.describe_tracks(result)
+    else:
+        descriptors = {}
+    tracks = []
+    for track in scored.tracks:
+        match = gallery.match(descriptors[track.track]) if track.track in descriptors else None
+        analysis = TrackAnalysis(track.track, min(track.times), max(track.times), track.score,
+                                 track.median_side, track.times, track.scores,
+                                 track.track in decisive, match)
+        faces = result.track_faces(track.track)
+        best = np.argsort([-s for s in track.scores])[:evidence_per_track]
+        for index in sorted(best):
+            face = faces[index]
+            analysis.evidence.append((face.time, track.scores[index],
+                                      _thumbnail(result.frames[face.frame].image,
+                                                 face.detection.box)))
+        tracks.append(analysis)
+    return VideoAnalysis(str(path), detector.version, detector.threshold, scored.score,
+                         len(result.frames), tracks, dict(result.timings))
+
+
+def _thumbnail(image: np.ndarray, box: np.ndarray) -> bytes:
+    """The frame around the face (twice its size), as a small JPEG with the box drawn."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1) * 2
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    left, top = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
+    right, bottom = int(min(cx + side / 2, width)), int(min(cy + side / 2, height))
+    patch = image[top:bottom, left:right].copy()
+    cv2.rectangle(patch, (int(x1) - left, int(y1) - top), (int(x2) - left, int(y2) - top),
+                  (0, 0, 255), 2)
+    scale = THUMBNAIL_SIDE / max(patch.shape[:2])
+    patch = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return encoded.tobytes()

@@ -1,0 +1,1 @@
+"""The moderation database: SQLAlchemy models, sessions, and the functions that write verdicts."""

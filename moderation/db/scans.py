@@ -1,0 +1,133 @@
+"""Scanning an upload and recording what was found: safe to run twice.
+
+A scan is keyed by (upload, detector version). Running it again after it finished changes
+nothing; running it again after a crash mid-scan redoes it in place; a new detector version adds
+a scan and a verdict and keeps the older ones as history. The analysis runs outside any
+transaction, so a slow video never holds locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from moderation.analysis import VideoAnalysis
+from moderation.db.models import Alert, Evidence, FaceTrack, Scan, Upload, Verdict, now
+from moderation.db.persons import consenting_persons, load_gallery
+from moderation.db.uploads import audit, get_upload
+from moderation.errors import InputError
+from moderation.faces.identity import Gallery
+from moderation.policy.decide import Decision, TrackFinding, decide, unprocessable
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    upload_id: str
+    verdict_id: str
+    decision: str
+    reasons: list[dict]
+    alert_id: int | None
+    reused: bool  # True when an earlier finished scan answered
+
+
+Analyzer = Callable[[str, Gallery], VideoAnalysis]
+
+
+def scan_upload(sessions: sessionmaker[Session], upload_id: str, detector_version: str,
+                analyze: Analyzer, threshold_for_gallery: float,
+                no_match_action: str = "review") -> ScanOutcome:
+    """Scan an upload with ``analyze`` and record the verdict; ``InputError`` from the video
+    (corrupt, no video stream, too long) becomes an ``unprocessable`` verdict."""
+    with sessions() as session, session.begin():
+        upload = _locked(session, upload_id)
+        scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
+                                                 Scan.detector_version == detector_version))
+        if scan is not None and scan.status in ("done", "failed"):
+            verdict = session.scalar(select(Verdict).where(Verdict.scan_id == scan.id))
+            alert = session.scalar(select(Alert.id).where(Alert.verdict_id == verdict.id))
+            return ScanOutcome(upload_id, verdict.id, verdict.decision, verdict.reasons, alert,
+                               True)
+        if scan is None:
+            scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
+            session.add(scan)
+        scan.attempts += 1
+        scan.status = "running"
+        upload.status = "scanning"
+        source = upload.source
+        gallery, names = load_gallery(session, threshold_for_gallery)
+        session.flush()
+        scan_id = scan.id
+    try:
+        analysis = analyze(source, gallery)
+    except InputError as exc:
+        return _record(sessions, upload_id, scan_id, None, names, detector_version,
+                       unprocessable(exc.reason, str(exc), detector_version), str(exc))
+    with sessions() as session:
+        consented = consenting_persons(session, get_upload(session, upload_id).uploader_id)
+    findings = [TrackFinding(t.track, t.start, t.end, t.score,
+                             t.match.person_id if t.match else None,
+                             names.get(t.match.person_id) if t.match else None,
+                             bool(t.match and t.match.person_id in consented), t.decisive)
+                for t in analysis.tracks]
+    decision = decide(findings, analysis.threshold, detector_version, no_match_action)
+    return _record(sessions, upload_id, scan_id, analysis, names, detector_version, decision,
+                   None)
+
+
+def _locked(session: Session, upload_id: str) -> Upload:
+    # FOR UPDATE serialises two deliveries of one upload's scan on PostgreSQL (SQLite has one
+    # writer at a time anyway).
+    upload = session.scalar(select(Upload).where(Upload.id == upload_id).with_for_update())
+    if upload is None:
+        get_upload(session, upload_id)  # raises UnknownUpload
+    return upload
+
+
+def _record(sessions, upload_id: str, scan_id: str, analysis: VideoAnalysis | None,
+            names: dict[str, str], detector_version: str, decision: Decision,
+            error: str | None) -> ScanOutcome:
+    with sessions() as session, session.begin():
+        upload = _locked(session, upload_id)
+        scan = session.get(Scan, scan_id)
+        # A crash after an earlier attempt wrote nothing durable, but be exact anyway.
+        session.execute(delete(Verdict).where(Verdict.scan_id == scan_id))
+        session.execute(delete(FaceTrack).where(FaceTrack.scan_id == scan_id))
+        if analysis is not None:
+            for track in analysis.tracks:
+                row = FaceTrack(scan_id=scan_id, track_index=track.track, start_s=track.start,
+                                end_s=track.end, score=track.score,
+                                median_side=track.median_side, times=track.times,
+                                scores=track.scores, decisive=track.decisive,
+                                person_id=track.match.person_id if track.match else None,
+                                match_distance=track.match.distance if track.match else None)
+                row.evidence = [Evidence(time_s=t, score=s, image=jpeg)
+                                for t, s, jpeg in track.evidence]
+                session.add(row)
+            scan.timings = analysis.timings
+        session.execute(update(Verdict).where(Verdict.upload_id == upload_id,
+                                              Verdict.is_current).values(is_current=False))
+        session.flush()
+        verdict = Verdict(upload_id=upload_id, scan_id=scan_id, decision=decision.decision,
+                          score=analysis.score if analysis else None,
+                          detector_version=detector_version, reasons=decision.reasons)
+        session.add(verdict)
+        scan.status = "failed" if error else "done"
+        scan.error = error
+        scan.finished_at = now()
+        upload.status = "done"
+        session.flush()
+        alert_id = None
+        if decision.decision == "block":
+            alert = Alert(verdict_id=verdict.id, upload_id=upload_id,
+                          payload={"upload_id": upload_id, "verdict_id": verdict.id,
+                                   "decision": "block", "reasons": decision.reasons})
+            session.add(alert)
+            session.flush()
+            alert_id = alert.id
+        audit(session, "worker", f"verdict_{decision.decision}", upload_id,
+              {"verdict": verdict.id, "scan": scan_id, "detector_version": detector_version})
+        return ScanOutcome(upload_id, verdict.id, decision.decision, decision.reasons,
+                           alert_id, False)

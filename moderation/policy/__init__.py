@@ -1,0 +1,1 @@
+"""From scores and identities to a decision with reasons."""

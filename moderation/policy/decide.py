@@ -1,0 +1,83 @@
+"""The publish policy.
+
+- A track that is a swap (score at or above the detector's threshold) and whose face matches a
+  protected person who has not consented to this uploader: **block**, `portrait_rights_swap`.
+- A swap without such a match: the configured action (review by default), `swap_detected`.
+- Otherwise **allow**, `no_swap_detected` (or `no_face`).
+
+Only tracks that may decide the video (large and persistent, see ``detector.aggregate``) count.
+Reasons carry a code, the person, the time range, the score, the detector version and a
+sentence a user can read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrackFinding:
+    track: int
+    start: float
+    end: float
+    score: float
+    person_id: str | None = None
+    person_name: str | None = None
+    consented: bool = False
+    decisive: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str  # allow | block | review
+    reasons: list[dict]
+
+
+def decide(findings: list[TrackFinding], threshold: float, detector_version: str,
+           no_match_action: str = "review") -> Decision:
+    swaps = [f for f in findings if f.decisive and f.score >= threshold]
+    reasons = []
+    for finding in swaps:
+        if finding.person_id is not None and not finding.consented:
+            reasons.append(_reason("portrait_rights_swap", finding, detector_version,
+                                   f"The face of {finding.person_name}, who is protected and has "
+                                   f"not consented, appears swapped in from "
+                                   f"{finding.start:.1f} s to {finding.end:.1f} s "
+                                   f"(score {finding.score:.2f})."))
+        elif finding.person_id is not None:
+            reasons.append(_reason("consented_swap", finding, detector_version,
+                                   f"A face swap of {finding.person_name}, who consented to this "
+                                   f"uploader, from {finding.start:.1f} s to "
+                                   f"{finding.end:.1f} s."))
+        else:
+            reasons.append(_reason("swap_detected", finding, detector_version,
+                                   f"A face appears swapped in from {finding.start:.1f} s to "
+                                   f"{finding.end:.1f} s (score {finding.score:.2f}); it matches "
+                                   "no protected person."))
+    codes = {reason["code"] for reason in reasons}
+    if "portrait_rights_swap" in codes:
+        return Decision("block", [r for r in reasons if r["code"] == "portrait_rights_swap"]
+                        + [r for r in reasons if r["code"] != "portrait_rights_swap"])
+    if "swap_detected" in codes:
+        return Decision(no_match_action, reasons)
+    if not findings:
+        return Decision("allow", [{"code": "no_face", "detector_version": detector_version,
+                                   "message": "No face was found in the sampled frames."}])
+    best = max(findings, key=lambda f: f.score)
+    return Decision("allow", reasons + [{
+        "code": "no_swap_detected", "detector_version": detector_version,
+        "score": round(best.score, 4),
+        "message": "No swapped face was found (highest score "
+                   f"{best.score:.2f}, threshold {threshold:.2f})."}])
+
+
+def unprocessable(code: str, message: str, detector_version: str) -> Decision:
+    return Decision("unprocessable", [{"code": code, "detector_version": detector_version,
+                                       "message": message}])
+
+
+def _reason(code: str, finding: TrackFinding, detector_version: str, message: str) -> dict:
+    return {"code": code, "person": finding.person_name, "person_id": finding.person_id,
+            "track": finding.track, "start": round(finding.start, 2),
+            "end": round(finding.end, 2), "score": round(finding.score, 4),
+            "detector_version": detector_version, "message": message}

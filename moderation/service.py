@@ -1,0 +1,47 @@
+"""The moderation service's wiring: settings, database sessions and the detector, shared by the
+embedded command, the HTTP API and the Celery worker."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from moderation.analysis import analyze_video
+from moderation.config import Settings, get_settings
+from moderation.db.scans import ScanOutcome, scan_upload
+from moderation.db.session import session_factory, upgrade
+
+
+class Moderation:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        self.database_url = self.settings.resolved_database_url
+        self.sessions = session_factory(self.database_url)
+
+    def migrate(self) -> None:
+        upgrade(self.database_url)
+
+    @cached_property
+    def detector(self):
+        from moderation.detector.inference import SwapDetector
+
+        return SwapDetector.load(settings=self.settings)
+
+    def scan(self, upload_id: str) -> ScanOutcome:
+        detector = self.detector
+        return scan_upload(
+            self.sessions, upload_id, detector.version,
+            lambda source, gallery: analyze_video(source, detector, gallery,
+                                                  self.settings.evidence_per_track),
+            self.settings.identity_threshold, self.settings.no_match_action)
+
+    def enroll(self, name: str, sources: list[Path], consents: list[str] = ()) -> str:
+        from moderation.db.persons import describe_sources, enroll, grant_consent
+
+        scanner = self.detector.scanner
+        described = describe_sources(scanner, sources)
+        with self.sessions() as session, session.begin():
+            person = enroll(session, name, described, scanner.describer.model_id)
+            for uploader in consents:
+                grant_consent(session, person, uploader)
+            return person.id
