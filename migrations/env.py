@@ -31,6 +31,9 @@ def run_online() -> None:
             # A migration waiting on a lock must not stall the service behind it.
             connection.exec_driver_sql("SET lock_timeout = '10s'")
             connection.exec_driver_sql("SET statement_timeout = '300s'")
+            # End the implicit transaction the SETs opened (the settings stay for the session):
+            # Alembic commits only a transaction it began itself.
+            connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite",
                           compare_type=True)

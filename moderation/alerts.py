@@ -17,7 +17,9 @@ class DeliveryFailed(Exception):
 
 def deliver_alert(sessions: sessionmaker[Session], alert_id: int, webhook_url: str,
                   timeout: float = 10.0) -> bool:
-    """POST the alert once; True when delivered now or before. Raises ``DeliveryFailed``."""
+    """POST the alert once; True when delivered now or before. Raises ``DeliveryFailed``
+    after recording the failed attempt (the transaction commits first, so attempts count)."""
+    error = None
     with sessions() as session, session.begin():
         alert = session.get(Alert, alert_id, with_for_update=True)
         if alert is None or alert.delivered_at is not None:
@@ -29,11 +31,12 @@ def deliver_alert(sessions: sessionmaker[Session], alert_id: int, webhook_url: s
             response = requests.post(webhook_url, json={"alert_id": alert.id, **alert.payload},
                                      timeout=timeout)
             response.raise_for_status()
+            alert.delivered_at = now()
         except requests.RequestException as exc:
-            alert.last_error = str(exc)[:500]
-            raise DeliveryFailed(f"alert {alert_id}: {exc}") from exc
-        alert.delivered_at = now()
-        return True
+            alert.last_error = error = str(exc)[:500]
+    if error is not None:
+        raise DeliveryFailed(f"alert {alert_id}: {error}")
+    return True
 
 
 def deliver_with_retries(sessions, alert_id: int, webhook_url: str, attempts: int = 5,

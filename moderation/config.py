@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     )
     broker_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672//",
                             description="Celery broker: RabbitMQ (amqp://) or Redis (redis://)")
+    queue: str = Field(default="moderation", description="The Celery queue of scan tasks")
     api_token: str = Field(default="", description="Bearer token of the HTTP API; required "
                            "by `moderation serve`")
     webhook_url: str = Field(default="", description="Where block alerts are POSTed")

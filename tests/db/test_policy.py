@@ -1,0 +1,39 @@
+"""The publish policy: block protected swaps, review other swaps, allow the rest."""
+
+from __future__ import annotations
+
+from moderation.policy.decide import TrackFinding, decide
+
+VERSION = "mobilenet_v2-test"
+
+
+def test_a_protected_person_swapped_in_without_consent_is_blocked():
+    findings = [TrackFinding(0, 1.0, 9.5, 0.999, "p1", "Ann Example"),
+                TrackFinding(1, 0.0, 9.9, 0.1)]
+    decision = decide(findings, 0.99, VERSION)
+    assert decision.decision == "block"
+    reason = decision.reasons[0]
+    assert reason["code"] == "portrait_rights_swap" and reason["person"] == "Ann Example"
+    assert (reason["start"], reason["end"], reason["detector_version"]) == (1.0, 9.5, VERSION)
+    assert "Ann Example" in reason["message"] and "1.0 s to 9.5 s" in reason["message"]
+
+
+def test_consent_allows_the_swap():
+    findings = [TrackFinding(0, 1.0, 9.5, 0.999, "p1", "Ann Example", consented=True)]
+    decision = decide(findings, 0.99, VERSION)
+    assert decision.decision == "allow"
+    assert [r["code"] for r in decision.reasons] == ["consented_swap", "no_swap_detected"]
+
+
+def test_a_swap_without_a_protected_match_goes_to_the_configured_action():
+    findings = [TrackFinding(0, 0.0, 5.0, 0.995)]
+    assert decide(findings, 0.99, VERSION).decision == "review"
+    assert decide(findings, 0.99, VERSION, no_match_action="block").decision == "block"
+    assert decide(findings, 0.99, VERSION, no_match_action="allow").decision == "allow"
+
+
+def test_scores_below_the_threshold_or_background_tracks_allow():
+    assert decide([TrackFinding(0, 0, 5, 0.98, "p1", "Ann")], 0.99, VERSION).decision == "allow"
+    background = TrackFinding(0, 0, 1, 0.999, "p1", "Ann", decisive=False)
+    assert decide([background], 0.99, VERSION).decision == "allow"
+    assert decide([], 0.99, VERSION).reasons[0]["code"] == "no_face"
