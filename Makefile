@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test demo bench lint train
+.PHONY: install test demo synth-demo bench lint train
 
 install: $(VENV)/.installed
 
@@ -21,9 +21,16 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest
 
-# The main job on an embedded default: 200 fakes from the LFW faces in ../shared.
+# The main job on the embedded default (SQLite, no server): moderate a shared face-swap clip
+# after enrolling the person swapped into it, then a real clip.
 demo: install
-	$(BIN)/moderation synth --real $(SHARED)/data/faces/lfw --out out/demo --count 200 \
+	$(BIN)/moderation persons enroll "Person 515" $(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4
+	$(BIN)/moderation scan $(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4
+	$(BIN)/moderation scan $(SHARED)/data/videos/real_ffpp_c23_634.mp4
+
+# The generator's job: 200 fakes from the LFW faces in ../shared.
+synth-demo: install
+	$(BIN)/moderation synth --real $(SHARED)/data/faces/lfw --out out/synth --count 200 \
 		--seed 0 --workers 2
 
 # Reproduce the detector on this 2-core CPU in under 2 hours (the shipped one was trained the
