@@ -129,15 +129,10 @@ class Jpeg(DegradeOp):
 
 
 @dataclass(kw_only=True)
-class Webp(DegradeOp):
+class Webp(Jpeg):
+    """WebP at a random quality: the same parameters as JPEG, another codec's artifacts."""
+
     name = "webp"
-    quality: tuple[int, int] = (30, 95)
-
-    def validate(self):
-        check_range(self, "quality", self.quality, 1, 100)
-
-    def sample(self, rng, state):
-        return {"quality": integer(rng, self.quality)}
 
     def kernel(self, image, quality):
         return F.webp(image, quality)
