@@ -50,4 +50,4 @@ bench: install
 	$(BIN)/python bench/detector.py
 
 lint: install
-	$(BIN)/ruff check moderation tests bench
+	$(BIN)/ruff check moderation worker migrations tests bench

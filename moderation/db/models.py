@@ -95,6 +95,7 @@ class Verdict(Base):
                                          unique=True)
     decision: Mapped[str] = mapped_column(String(20))  # allow|block|review|unprocessable
     score: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)  # the detector's, at the time
     detector_version: Mapped[str] = mapped_column(String(100))
     reasons: Mapped[list] = mapped_column(JSON, default=list)
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -112,6 +112,7 @@ def _record(sessions, upload_id: str, scan_id: str, analysis: VideoAnalysis | No
         session.flush()
         verdict = Verdict(upload_id=upload_id, scan_id=scan_id, decision=decision.decision,
                           score=analysis.score if analysis else None,
+                          threshold=analysis.threshold if analysis else None,
                           detector_version=detector_version, reasons=decision.reasons)
         session.add(verdict)
         scan.status = "failed" if error else "done"

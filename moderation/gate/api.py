@@ -1,0 +1,176 @@
+"""The JSON API under /v1: uploads, the publish gate, reviews and protected persons."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from moderation.db.models import PersonDescriptor, ProtectedPerson
+from moderation.db.persons import grant_consent
+from moderation.db.uploads import audit, get_upload, record_review, register_upload
+from moderation.gate import queries
+from moderation.gate.context import Gate, get_gate
+from moderation.gate.schemas import (
+    ConsentIn,
+    ConsentOut,
+    GateAnswer,
+    PersonIn,
+    PersonOut,
+    ReviewAnswer,
+    ReviewIn,
+    UploadCreated,
+    UploadDetail,
+    UploadIn,
+)
+
+log = logging.getLogger(__name__)
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <MODERATION_API_TOKEN>")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+                  gate: Annotated[Gate, Depends(get_gate)]) -> None:
+    if credentials is None or not gate.tokens.valid(credentials.credentials):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "a valid token is required: Authorization: Bearer <token>",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+GateDep = Annotated[Gate, Depends(get_gate)]
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)],
+                   responses={401: {"model": ErrorOut, "description": "No or a wrong token"}})
+NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown id"}}
+
+
+@router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadCreated,
+             tags=["uploads"])
+def create_upload(body: UploadIn, gate: GateDep, response: Response) -> UploadCreated:
+    """Register an upload and queue its scan. The gate answers `pending` until it is scanned."""
+    with gate.sessions() as session, session.begin():
+        upload_id = register_upload(session, body.source, body.uploader_id).id
+    # Only now that the row is committed may the worker look for it.
+    queued = _enqueue(gate, upload_id, body.uploader_id)
+    response.headers["Location"] = f"/v1/uploads/{upload_id}"
+    return UploadCreated(id=upload_id, status="pending", queued=queued)
+
+
+@router.post("/uploads/{upload_id}/scan", status_code=status.HTTP_202_ACCEPTED,
+             response_model=UploadCreated, responses=NOT_FOUND, tags=["uploads"])
+def rescan_upload(upload_id: str, gate: GateDep) -> UploadCreated:
+    """Queue the scan again (for instance after the broker was unreachable). Scans are keyed by
+    detector version, so a finished one is not repeated."""
+    with gate.sessions() as session:
+        upload = get_upload(session, upload_id)
+        upload_status, uploader = upload.status, upload.uploader_id
+    return UploadCreated(id=upload_id, status=upload_status,
+                         queued=_enqueue(gate, upload_id, uploader))
+
+
+def _enqueue(gate: Gate, upload_id: str, actor: str) -> bool:
+    try:
+        gate.enqueue(upload_id)
+    except Exception as exc:  # broker down or misconfigured: the upload stays pending (closed)
+        log.exception("could not queue the scan of upload %s", upload_id)
+        with gate.sessions() as session, session.begin():
+            audit(session, actor, "enqueue_failed", upload_id, {"error": repr(exc)[:500]})
+        return False
+    return True
+
+
+@router.get("/uploads/{upload_id}/gate", response_model=GateAnswer, responses=NOT_FOUND,
+            tags=["gate"])
+def upload_gate(upload_id: str, gate: GateDep) -> GateAnswer:
+    """May this video be published? `publish` is the answer to act on; `decision` and `reasons`
+    say why."""
+    with gate.sessions() as session:
+        return queries.gate(session, upload_id, gate.settings.pending_allows)
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadDetail, responses=NOT_FOUND,
+            tags=["uploads"])
+def upload_detail(upload_id: str, gate: GateDep) -> UploadDetail:
+    """The upload's status, current verdict, face tracks (time range, scores, matched person,
+    evidence frames) and reviews."""
+    with gate.sessions() as session:
+        return queries.upload_detail(session, upload_id, gate.settings.pending_allows,
+                                     gate.thresholds)
+
+
+@router.post("/uploads/{upload_id}/review", response_model=ReviewAnswer, responses=NOT_FOUND,
+             tags=["gate"])
+def review_upload(upload_id: str, body: ReviewIn, gate: GateDep) -> ReviewAnswer:
+    """A reviewer's decision; it overrides the current verdict until a new scan replaces it."""
+    with gate.sessions() as session, session.begin():
+        review = record_review(session, upload_id, body.reviewer, body.decision, body.note)
+        session.flush()
+        answer = queries.gate(session, upload_id, gate.settings.pending_allows)
+        review_id = review.id
+    return ReviewAnswer(**answer.model_dump(), review_id=review_id)
+
+
+@router.post("/persons", status_code=status.HTTP_201_CREATED, response_model=PersonOut,
+             tags=["persons"])
+def enroll_person(body: PersonIn, gate: GateDep) -> PersonOut:
+    """Protect a person: one face descriptor per photo or video (read by the service), and the
+    uploaders they allow. Enrolling an existing name adds the new descriptors."""
+    person_id = gate.service.enroll(body.name, [Path(s) for s in body.sources], body.consents)
+    with gate.sessions() as session, session.begin():
+        audit(session, "api", "person_enrolled", None,
+              {"person_id": person_id, "name": body.name, "sources": body.sources,
+               "consents": body.consents})
+        person = _person(session, person_id)
+        return _person_out(person, _descriptor_counts(session, [person.id]))
+
+
+@router.get("/persons", response_model=list[PersonOut], tags=["persons"])
+def list_persons(gate: GateDep) -> list[PersonOut]:
+    with gate.sessions() as session:
+        persons = list(session.scalars(select(ProtectedPerson).options(
+            selectinload(ProtectedPerson.consents)).order_by(ProtectedPerson.name)))
+        counts = _descriptor_counts(session, [person.id for person in persons])
+        return [_person_out(person, counts) for person in persons]
+
+
+@router.post("/persons/{person_id}/consents", status_code=status.HTTP_201_CREATED,
+             response_model=ConsentOut, responses=NOT_FOUND, tags=["persons"])
+def add_consent(person_id: str, body: ConsentIn, gate: GateDep) -> ConsentOut:
+    """The person allows this uploader to use their face (in scans from now on)."""
+    with gate.sessions() as session, session.begin():
+        person = _person(session, person_id)
+        grant_consent(session, person, body.uploader_id)
+        audit(session, "api", "consent_granted", None,
+              {"person_id": person.id, "uploader_id": body.uploader_id})
+    return ConsentOut(person_id=person_id, uploader_id=body.uploader_id)
+
+
+def _person(session: Session, person_id: str) -> ProtectedPerson:
+    person = session.get(ProtectedPerson, person_id)
+    if person is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"person {person_id} does not exist")
+    return person
+
+
+def _descriptor_counts(session: Session, person_ids: list[str]) -> dict[str, int]:
+    if not person_ids:
+        return {}
+    return dict(session.execute(
+        select(PersonDescriptor.person_id, func.count(PersonDescriptor.id))
+        .where(PersonDescriptor.person_id.in_(person_ids))
+        .group_by(PersonDescriptor.person_id)).all())
+
+
+def _person_out(person: ProtectedPerson, descriptor_counts: dict[str, int]) -> PersonOut:
+    return PersonOut(id=person.id, name=person.name, created_at=person.created_at,
+                     descriptors=descriptor_counts.get(person.id, 0),
+                     consents=sorted(c.uploader_id for c in person.consents
+                                     if c.revoked_at is None))

@@ -1,0 +1,78 @@
+"""The HTTP service: ``create_app(settings)`` builds the FastAPI application.
+
+- ``/v1/...``: the JSON API (bearer token): uploads, the publish gate, reviews, persons.
+- ``/review``: the reviewers' pages (same token, kept as a session cookie).
+- ``/docs``, ``/openapi.json``: FastAPI's defaults; ``/healthz``: liveness and the database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from moderation.config import Settings
+from moderation.db.uploads import UnknownUpload
+from moderation.errors import ModerationError
+from moderation.gate import api, review
+from moderation.gate.auth import Tokens
+from moderation.gate.context import Gate
+from moderation.gate.queue import Enqueue, celery_enqueue
+from moderation.gate.thresholds import DetectorThresholds
+from moderation.service import Moderation
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, enqueue: Enqueue | None = None) -> FastAPI:
+    """``enqueue(upload_id)`` sends a scan to the workers; by default the Celery task
+    ``worker.tasks.scan_upload`` on ``settings.broker_url``."""
+    app = FastAPI(title="Face-swap moderation gate", version="1",
+                  description="Register uploads, ask the publish gate, review flagged videos "
+                  "and protect persons. Every /v1 route needs `Authorization: Bearer <token>`.")
+    app.state.gate = Gate(settings=settings, service=Moderation(settings),
+                          enqueue=celery_enqueue(settings) if enqueue is None else enqueue,
+                          tokens=Tokens(settings.api_token),
+                          thresholds=DetectorThresholds(settings),
+                          templates=review.make_templates())
+    app.include_router(api.router)
+    app.include_router(review.router)
+    _error_handlers(app)
+
+    @app.get("/healthz", tags=["service"])
+    def health() -> dict:
+        with app.state.gate.sessions() as session:
+            session.execute(text("SELECT 1"))
+        return {"ok": True}
+
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    def detail(code: int, message: str) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=code)
+
+    @app.exception_handler(UnknownUpload)
+    async def unknown_upload(_request: Request, exc: UnknownUpload) -> JSONResponse:
+        return detail(status.HTTP_404_NOT_FOUND, str(exc))
+
+    @app.exception_handler(ModerationError)
+    async def moderation_error(_request: Request, exc: ModerationError) -> JSONResponse:
+        return detail(status.HTTP_400_BAD_REQUEST, str(exc))
+
+    @app.exception_handler(IntegrityError)
+    async def conflict(_request: Request, exc: IntegrityError) -> JSONResponse:
+        log.warning("integrity error: %s", exc.orig)
+        return detail(status.HTTP_409_CONFLICT, "the request conflicts with existing data")
+
+    @app.exception_handler(review.LoginRequired)
+    async def login_required(request: Request, exc: review.LoginRequired):
+        return review.login_page(request.app.state.gate, request, exc.message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # Logged with its traceback by the server; the client learns nothing about internals.
+        return detail(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")

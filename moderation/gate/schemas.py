@@ -1,0 +1,142 @@
+"""The API's request and response bodies."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=200)]
+URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UploadIn(StrictBody):
+    source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=4096)] = Field(
+        description="The video: an absolute file path or an object URL (scheme://...) that the "
+        "worker can read", examples=["/data/uploads/clip.mp4"])
+    uploader_id: Identifier = Field(description="Who uploaded it (consents are per uploader)")
+
+    @field_validator("source")
+    @classmethod
+    def _absolute_or_url(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if not (value.startswith("/") or URL_LIKE.match(value)):
+            raise ValueError("must be an absolute file path or a URL such as s3://bucket/key")
+        return value
+
+
+class UploadCreated(BaseModel):
+    id: str
+    status: str
+    queued: bool = Field(description="False when the scan could not be sent to the queue; "
+                         "the gate answers pending (and so blocks) until it is scanned")
+
+
+class GateAnswer(BaseModel):
+    decision: Literal["allow", "block", "review", "pending", "unprocessable"]
+    reasons: list[dict[str, Any]]
+    publish: bool = Field(description="Whether the video may be published now; a pending scan "
+                          "blocks unless the service is configured to let it through")
+
+
+class ReviewIn(StrictBody):
+    decision: Literal["allow", "block"]
+    reviewer: Identifier
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+class ReviewAnswer(GateAnswer):
+    review_id: int
+
+
+class EvidenceOut(BaseModel):
+    id: int
+    time: float
+    score: float
+    url: str
+
+
+class PersonRef(BaseModel):
+    id: str
+    name: str | None
+
+
+class TrackOut(BaseModel):
+    track: int
+    start: float
+    end: float
+    score: float
+    decisive: bool
+    person: PersonRef | None
+    match_distance: float | None
+    times: list[float]
+    scores: list[float]
+    evidence: list[EvidenceOut]
+
+
+class VerdictOut(BaseModel):
+    id: str
+    decision: str
+    score: float | None
+    detector_version: str
+    threshold: float | None
+    reasons: list[dict[str, Any]]
+    created_at: datetime
+
+
+class ReviewOut(BaseModel):
+    id: int
+    reviewer: str
+    decision: str
+    note: str
+    verdict_id: str | None
+    created_at: datetime
+
+
+class UploadDetail(BaseModel):
+    id: str
+    source: str
+    uploader_id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    gate: GateAnswer
+    verdict: VerdictOut | None
+    tracks: list[TrackOut]
+    reviews: list[ReviewOut] = Field(description="Newest first")
+
+
+class PersonIn(StrictBody):
+    name: Identifier
+    sources: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                   max_length=4096)]] = Field(
+        min_length=1, max_length=50, description="Photos or videos of the person, as paths the "
+        "service can read")
+    consents: list[Identifier] = Field(default_factory=list, max_length=1000,
+                                       description="Uploaders this person allows")
+
+
+class ConsentIn(StrictBody):
+    uploader_id: Identifier
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    descriptors: int
+    consents: list[str] = Field(description="Uploaders with a consent in force")
+
+
+class ConsentOut(BaseModel):
+    person_id: str
+    uploader_id: str

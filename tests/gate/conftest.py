@@ -1,0 +1,115 @@
+"""The gate's fixtures: an app on the test database with a stand-in queue, and flagged uploads
+written straight into the tables (no detector runs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import pytest
+from fastapi.testclient import TestClient
+
+from moderation.config import Settings
+from moderation.db.models import Evidence, FaceTrack, Scan, Upload, Verdict
+from moderation.db.persons import enroll
+from moderation.gate.app import create_app
+
+TOKEN = "t0ken"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@dataclass
+class StandInQueue:
+    """Takes the place of the Celery broker: records the upload ids it is given, and whether
+    each upload was already committed (visible from another session) when it was sent."""
+
+    sessions: object
+    sent: list[str] = field(default_factory=list)
+    committed: list[bool] = field(default_factory=list)
+
+    def __call__(self, upload_id: str) -> None:
+        with self.sessions() as session:
+            self.committed.append(session.get(Upload, upload_id) is not None)
+        self.sent.append(upload_id)
+
+
+@pytest.fixture()
+def settings(postgres_url) -> Settings:
+    return Settings(database_url=postgres_url, api_token=TOKEN)
+
+
+@pytest.fixture()
+def queue(sessions) -> StandInQueue:
+    return StandInQueue(sessions)
+
+
+@pytest.fixture()
+def app(settings, queue, sessions):
+    return create_app(settings, enqueue=queue)
+
+
+@pytest.fixture()
+def client(app):
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def detector_config():
+    """The shipped checkpoint's version and threshold: the charts draw that threshold."""
+    from moderation.detector.checkpoint import load_checkpoint
+    from moderation.detector.inference import DEFAULT_CHECKPOINT
+
+    config, _, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    return config
+
+
+@pytest.fixture(scope="session")
+def thumbnail(astronaut) -> bytes:
+    ok, jpeg = cv2.imencode(".jpg", cv2.resize(astronaut, (96, 96)))
+    assert ok
+    return jpeg.tobytes()
+
+
+def add_person(sessions, name="Ann Example") -> str:
+    with sessions() as session, session.begin():
+        return enroll(session, name, [("ann.jpg", [0.1] * 128)], "test").id
+
+
+def add_upload(sessions, source="/videos/clip.mp4", uploader="u1") -> str:
+    with sessions() as session, session.begin():
+        upload = Upload(source=source, uploader_id=uploader)
+        session.add(upload)
+        session.flush()
+        return upload.id
+
+
+def add_verdict(sessions, upload_id: str, decision: str, detector_version: str = "v-test",
+                score: float = 0.999, thumbnail: bytes = b"\xff\xd8jpeg",
+                person_id: str | None = None) -> str:
+    """A finished scan with one swapped track (scores over time, two evidence frames) and its
+    verdict, which becomes the current one."""
+    with sessions() as session, session.begin():
+        session.query(Verdict).filter(Verdict.upload_id == upload_id).update(
+            {"is_current": False})
+        scan = Scan(upload_id=upload_id, detector_version=detector_version, status="done",
+                    attempts=1)
+        track = FaceTrack(track_index=0, start_s=1.0, end_s=9.0, score=score, median_side=150.0,
+                          times=[1.0, 3.0, 5.0, 7.0, 9.0], scores=[0.2, 0.9, score, 0.97, 0.5],
+                          decisive=True, person_id=person_id,
+                          match_distance=0.31 if person_id else None)
+        track.evidence = [Evidence(time_s=5.0, score=score, image=thumbnail),
+                          Evidence(time_s=7.0, score=0.97, image=thumbnail)]
+        scan.tracks = [track]
+        session.add(scan)
+        session.flush()
+        reasons = [{"code": {"block": "portrait_rights_swap", "review": "swap_detected"}.get(
+                        decision, "no_swap_detected"),
+                    "message": f"Stand-in reason for a {decision} verdict.", "track": 0}]
+        verdict = Verdict(upload_id=upload_id, scan_id=scan.id, decision=decision, score=score,
+                          detector_version=detector_version, reasons=reasons)
+        session.add(verdict)
+        session.query(Upload).filter(Upload.id == upload_id).update({"status": "done"})
+        session.flush()
+        return verdict.id
+

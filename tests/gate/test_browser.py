@@ -1,0 +1,91 @@
+"""The review page served by uvicorn over real HTTP, and rendered by headless Chromium when
+Debian's chromium is installed (``apt-get install chromium``)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from moderation.gate.app import create_app
+from tests.gate.conftest import TOKEN, add_upload, add_verdict
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture()
+def live_server(settings, queue, sessions):
+    """The app on a free localhost port, served by uvicorn in a background thread."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, enqueue=queue),
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    listener.close()
+
+
+@pytest.fixture()
+def flagged_upload(sessions, detector_config, thumbnail):
+    upload = add_upload(sessions, source="/videos/flagged-in-browser.mp4")
+    add_verdict(sessions, upload, "review", detector_config.version, thumbnail=thumbnail)
+    return upload
+
+
+def test_the_review_page_over_http(live_server, flagged_upload):
+    with httpx.Client(base_url=live_server, timeout=10) as client:
+        response = client.get(f"/review?token={TOKEN}", follow_redirects=True)
+        assert response.status_code == 200
+        assert str(response.url) == f"{live_server}/review"  # the token left the address
+        assert f'data-upload-id="{flagged_upload}"' in response.text
+        image = re.search(r'<img src="([^"]+)"', response.text).group(1)
+        assert client.get(image).headers["content-type"] == "image/jpeg"
+
+
+def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+         f"--user-data-dir={profile}", "--window-size=1280,900",
+         "--virtual-time-budget=5000", *args],
+        capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason=f"{CHROMIUM} is missing: install Debian's chromium package to render "
+                    "the review page in a real browser")
+def test_chromium_renders_the_review_page(live_server, flagged_upload, tmp_path):
+    url = f"{live_server}/review?token={TOKEN}"
+    dom = _chromium("--dump-dom", url, profile=tmp_path / "profile-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    assert f'data-upload-id="{flagged_upload}"' in page
+    assert "/videos/flagged-in-browser.mp4" in page
+    assert re.search(r'<button[^>]*value="allow"[^>]*>Allow</button>', page)
+    assert re.search(r'<button[^>]*value="block"[^>]*>Block</button>', page)
+    assert re.search(r'<svg[^>]*class="chart"', page) and "<polyline" in page
+    assert 'class="threshold"' in page
+
+    screenshot = tmp_path / "review.png"
+    shot = _chromium(f"--screenshot={screenshot}", url, profile=tmp_path / "profile-shot")
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert screenshot.is_file() and screenshot.stat().st_size > 1000
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+

@@ -1,0 +1,160 @@
+"""The reviewers' pages: sign-in, the flagged list with thumbnails and score charts, and the
+Allow / Block forms changing the gate's answer."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from moderation.db.models import AuditLog, Review
+from moderation.gate.auth import SESSION_COOKIE
+from moderation.gate.charts import score_chart
+from tests.gate.conftest import AUTH, TOKEN, add_upload, add_verdict
+
+
+@pytest.fixture()
+def flagged(sessions, detector_config, thumbnail):
+    """Uploads of every kind; the review and block ones (and the reviewed one) are flagged."""
+    ids = {}
+    for name in ("allowed", "pending", "review", "block", "reviewed"):
+        ids[name] = add_upload(sessions, source=f"/videos/{name}.mp4")
+    add_verdict(sessions, ids["allowed"], "allow", detector_config.version, score=0.1,
+                thumbnail=thumbnail)
+    add_verdict(sessions, ids["review"], "review", detector_config.version, thumbnail=thumbnail)
+    add_verdict(sessions, ids["block"], "block", "an-older-detector", thumbnail=thumbnail)
+    add_verdict(sessions, ids["reviewed"], "allow", detector_config.version, score=0.1)
+    with sessions() as session, session.begin():
+        session.add(Review(upload_id=ids["reviewed"], reviewer="rita", decision="block"))
+    return ids
+
+
+def _signed_in(client):
+    response = client.get(f"/review?token={TOKEN}", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/review"
+    assert SESSION_COOKIE in client.cookies
+    assert TOKEN not in client.cookies[SESSION_COOKIE]  # the cookie is derived, not the token
+    return client
+
+
+def _article(page: str, upload_id: str) -> str:
+    match = re.search(rf'<article[^>]*id="upload-{upload_id}".*?</article>', page, re.S)
+    assert match, f"upload {upload_id} is not on the page"
+    return match.group(0)
+
+
+def test_the_review_pages_need_the_token(client, flagged):
+    for path in ("/review", "/review?token=wrong", "/review/evidence/1.jpg"):
+        response = client.get(path)
+        assert response.status_code == 401
+        assert 'name="token"' in response.text and "/videos/" not in response.text
+    response = client.post(f"/review/{flagged['review']}", data={"decision": "allow",
+                                                                  "reviewer": "x"})
+    assert response.status_code == 401
+
+
+def test_the_login_form(client, flagged):
+    assert client.get("/review/login").status_code == 200
+    assert client.post("/review/login", data={"token": "nope"}).status_code == 401
+    response = client.post("/review/login", data={"token": TOKEN, "reviewer": "Rita Ö"},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/review"
+    page = client.get("/review").text
+    assert 'value="Rita Ö"' in page  # the name is filled into the forms
+    client.post("/review/logout")
+    assert client.get("/review").status_code == 401
+
+
+def test_the_list_shows_flagged_uploads_with_thumbnails_and_charts(client, flagged, sessions,
+                                                                   detector_config, thumbnail):
+    response = _signed_in(client).get("/review")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    page = response.text
+    shown = re.findall(r'<article[^>]*data-upload-id="([^"]+)"', page)
+    # Newest first, only the flagged ones.
+    assert shown == [flagged["reviewed"], flagged["block"], flagged["review"]]
+
+    review = _article(page, flagged["review"])
+    assert 'data-gate="review"' in review and "/videos/review.mp4" in review
+    assert "Stand-in reason for a review verdict." in review
+    images = re.findall(r'<img src="(/review/evidence/\d+\.jpg)"', review)
+    assert len(images) == 2
+    image = client.get(images[0])
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/jpeg" and image.content == thumbnail
+    svg = re.search(r"<svg class=\"chart\".*?</svg>", review, re.S).group(0)
+    points = re.search(r'<polyline class="scores" points="([^"]+)"', svg).group(1).split()
+    assert len(points) == 5
+    assert '<line class="threshold"' in svg
+    assert f"threshold {detector_config.threshold:.3f}" in svg
+    assert "1.0 s" in svg and "9.0 s" in svg
+    for decision in ("allow", "block"):
+        assert f'name="decision" value="{decision}"' in review
+    assert f'action="/review/{flagged["review"]}"' in review
+
+    # A verdict of another detector version: the chart has no threshold line.
+    block = _article(page, flagged["block"])
+    assert "<polyline" in block and '<line class="threshold"' not in block
+    assert 'data-gate="block"' in _article(page, flagged["block"])
+    assert "rita → block" in _article(page, flagged["reviewed"])
+
+
+def test_allow_on_the_page_changes_the_gate(client, flagged, sessions):
+    upload = flagged["review"]
+    page = _signed_in(client).get("/review").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    assert client.get(f"/v1/uploads/{upload}/gate", headers=AUTH).json()["publish"] is False
+    response = client.post(f"/review/{upload}", follow_redirects=False, data={
+        "decision": "allow", "reviewer": "rita", "note": "satire, labelled", "csrf": csrf})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/review#upload-{upload}"
+    gate = client.get(f"/v1/uploads/{upload}/gate", headers=AUTH).json()
+    assert (gate["decision"], gate["publish"]) == ("allow", True)
+    assert gate["reasons"][0]["code"] == "reviewer_override"
+    with sessions() as session:
+        log = session.scalars(select(AuditLog).where(AuditLog.upload_id == upload,
+                                                     AuditLog.action == "review_allow")).all()
+    assert [(entry.actor, entry.details["note"]) for entry in log] == [
+        ("rita", "satire, labelled")]
+    after = _article(client.get("/review").text, upload)
+    assert 'data-gate="allow"' in after and 'value="rita"' in after
+
+
+def test_forms_without_the_csrf_token_or_a_reviewer_change_nothing(client, flagged, sessions):
+    upload = flagged["review"]
+    page = _signed_in(client).get("/review").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    forged = client.post(f"/review/{upload}", data={"decision": "allow", "reviewer": "x"})
+    assert forged.status_code == 403
+    anonymous = client.post(f"/review/{upload}", data={"decision": "allow", "reviewer": " ",
+                                                       "csrf": csrf})
+    assert anonymous.status_code == 400
+    bad = client.post(f"/review/{upload}", data={"decision": "maybe", "reviewer": "x",
+                                                 "csrf": csrf})
+    assert bad.status_code == 422
+    with sessions() as session:
+        assert session.scalars(select(Review).where(Review.upload_id == upload)).all() == []
+
+
+def test_nothing_to_review(client, sessions):
+    page = _signed_in(client).get("/review").text
+    assert "Nothing to review." in page
+
+
+def test_the_chart_geometry():
+    chart = score_chart([4.0, 0.0, 2.0], [1.0, 0.0, 0.5], 0.5, width=104, height=56)
+    left, top, right, bottom = chart.plot
+    assert (left, right, top, bottom) == (4, 100, 4, 40)
+    # Sorted by time; x spans the plot, y runs from bottom (0) to top (1).
+    assert chart.line == "4.0,40.0 52.0,22.0 100.0,4.0"
+    assert chart.threshold_y == 22.0
+    assert [hot for _, _, hot in chart.dots] == [False, True, True]
+    assert (chart.start, chart.end) == (0.0, 4.0)
+    assert "2 at or above the threshold 0.500" in chart.label
+    single = score_chart([3.0], [1.7], None, width=104, height=56)
+    assert single.line == "52.0,4.0" and single.threshold_y is None  # centred, clipped to 1
+    assert score_chart([], [], 0.5) is None
