@@ -113,5 +113,7 @@ def op_from_dict(data: dict[str, Any]) -> Op:
 
 
 def _load_builtin_ops() -> None:
-    # Importing the modules registers their operations.
+    # Importing the modules registers their operations; the learned fusion network lives apart
+    # (it needs torch) but is a registered operation like the others.
+    from moderation.learned import fusion  # noqa: F401
     from moderation.synth import ops  # noqa: F401

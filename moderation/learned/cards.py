@@ -1,0 +1,91 @@
+"""Model cards written from the checkpoints' own config, so the numbers never drift.
+
+    python -m moderation.learned.cards   # rewrite both cards from the shipped weights
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+
+_DATA = ("LFW (`shared/data/faces/lfw`, read in place), 250 px photos cropped around the centred "
+         "face (56-80% of the side, small shift, random mirror) and resized to 128 px. "
+         "Identity-disjoint split: a person is in validation when CRC32(folder name) % 100 < 10 "
+         "({train} training images; {val} seeded validation samples made from held-out people).")
+
+OCCLUSION = """# occlusion-unet-v1 (`occlusion.pt`)
+
+Marks the pixels of a face covered by something else (1 = occluded), for the generator's
+occlusion step (`FakeGenerator(occlusion_model=OcclusionNet())`).
+
+- **Architecture**: U-Net, 4 levels, widths {widths}, {parameters:,} parameters, weights stored
+  in float16 ({size_kb:.0f} KB). Input: BGR face resized to {input_size} px, `(x/255 - 0.5)/0.25`;
+  output: sigmoid map resized back to the input size; threshold {threshold} for masks.
+- **Data**: {data} Occluders pasted on the fly with exact labels (`occluders.py`): random
+  polygons and ellipses (solid colour, noise or stripes), rectangles cut from other LFW photos,
+  hand-like blobs (skin-coloured palm with finger strokes, rotated), random colour, blur and
+  placement over the face region, 0-3 per face, one face in eight left clean.
+- **Training**: from scratch, AdamW lr 3e-3 with cosine decay over wall time, BCE + Dice, batch
+  {batch_size}, {steps} steps in {seconds} s on one CPU thread, seed {seed}.
+- **Validation IoU** (pooled over {val_samples} held-out samples, threshold {threshold}):
+  **{val_iou:.3f}**; mean per-face IoU on occluded faces {val_mean_face_iou:.3f}.
+
+## Limits
+- Trained a few minutes on CPU: a small model with few steps. Expect missed thin or
+  face-coloured occluders and false positives on strong shadows, hats and hair.
+- Trained only on synthetic occluders; real hands, glasses, microphones and hair were never
+  labelled, so accuracy on real occlusions is unmeasured.
+- LFW is mostly frontal, well-lit celebrities; other poses, ages and skin tones are less covered.
+"""
+
+FUSION = """# fusion/learned (`fusion.pt`)
+
+Harmonises face A (already colour-adjusted) into target B inside the soft mask; registered as
+the generator operation `fusion/learned` when `moderation.learned.fusion` is imported (not in
+the default pipeline).
+
+- **Architecture**: U-Net, 4 levels, widths {widths}, {parameters:,} parameters, float16 weights
+  ({size_kb:.0f} KB). Input: 7 channels at {input_size} px: A and B normalised
+  `(x/255 - 0.5)/0.25`, and the mask. Output: a correction of A, upsampled to the box and added
+  to A at full resolution; the op returns `mask * (A + correction) + (1 - mask) * B`, so the fake
+  is B bit for bit outside the mask.
+- **Data**: {data}
+- **Self-supervision**: A is the photo with random per-channel gain, brightness, contrast,
+  gamma, a linear lighting ramp and sometimes blur; B is the same photo with the mask's support
+  replaced by another person's face (nothing to copy inside); the mask is a random ellipse or the
+  central face area, soft edges (sigma 1-8 px). Target: the alpha blend of the unchanged photo
+  into B, i.e. the original photo wherever the mask is 0 or 1.
+- **Training**: from scratch, last layer zero-initialised (starts as alpha blending), AdamW lr
+  3e-3 with cosine decay over wall time, L1 inside the mask's support, batch {batch_size},
+  {steps} steps in {seconds} s on one CPU thread, seed {seed}.
+- **Validation L1** (0-255, pixels inside the mask's support, {val_samples} held-out samples):
+  **{val_l1:.2f}** vs **{val_alpha_l1:.2f}** for plain alpha blending of the same A, B and mask.
+
+## Limits
+- Only global, smooth appearance mismatches were simulated; the geometry and identity of A
+  never differ from the truth in training, unlike real swaps.
+- Whether fakes made with it help or hurt the detector (AUC with and without) is not measured.
+- A few minutes of CPU training; LFW's lighting and demographics bound what it has seen.
+"""
+
+
+def write_card(kind: str) -> Path:
+    """Rewrite ``weights/{KIND}_MODEL_CARD.md`` from ``weights/{kind}.pt``'s config."""
+    path = WEIGHTS / f"{kind}.pt"
+    config = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    training = config["training"]
+    data = _DATA.format(train=training["train_images"], val=training["val_samples"])
+    template = {"occlusion": OCCLUSION, "fusion": FUSION}[kind]
+    text = template.format(**{**config, **training}, data=data,
+                           size_kb=path.stat().st_size / 1024)
+    card = WEIGHTS / f"{kind.upper()}_MODEL_CARD.md"
+    card.write_text(text)
+    return card
+
+
+if __name__ == "__main__":
+    for kind in ("occlusion", "fusion"):
+        print(write_card(kind))

@@ -1,0 +1,43 @@
+"""Pieces shared by the two training scripts: time-boxed loop, batching, schedule."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+
+def to_tensor(images: list[np.ndarray], mean: list[float], std: list[float]) -> torch.Tensor:
+    """BGR uint8 HxWx3 images -> normalised float NCHW (channels kept in BGR order)."""
+    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
+    return (batch - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+def timed_steps(seconds: float, optimizer: torch.optim.Optimizer, base_lr: float,
+                description: str) -> Iterator[tuple[int, Callable[[float], None]]]:
+    """Yield (step, report) until ``seconds`` pass; cosine-decays the learning rate over time.
+
+    ``report(loss)`` updates the progress bar, whose total is the time budget in seconds.
+    """
+    start = time.perf_counter()
+    bar = tqdm(total=int(seconds), desc=description, unit="s")
+    smoothed = None
+    step = 0
+
+    def report(loss: float) -> None:
+        nonlocal smoothed
+        smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
+        elapsed = int(time.perf_counter() - start)
+        bar.update(max(0, min(elapsed, int(seconds)) - bar.n))
+        bar.set_postfix(step=step, loss=f"{smoothed:.4f}")
+
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for group in optimizer.param_groups:
+            group["lr"] = base_lr * 0.5 * (1 + math.cos(math.pi * elapsed / seconds))
+        yield step, report
+        step += 1
+    bar.close()

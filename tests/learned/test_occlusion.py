@@ -1,0 +1,60 @@
+"""The learned occlusion segmenter: loads, runs on real faces, finds a pasted occluder."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from moderation.learned.faces import split_of
+from moderation.synth.generator import FakeGenerator, OcclusionSegmenter
+from tests.conftest import LFW, LFW_PEOPLE
+
+
+def _check_map(occlusion, face):
+    assert occlusion.dtype == np.float32 and occlusion.shape == face.shape[:2]
+    assert 0.0 <= occlusion.min() and occlusion.max() <= 1.0
+
+
+def test_runs_on_any_size_and_follows_the_protocol(occlusion_net, astronaut, framed):
+    segmenter: OcclusionSegmenter = occlusion_net  # the protocol is not runtime-checkable
+    assert occlusion_net.name == "occlusion-unet-v1"
+    for face in (astronaut, framed[0], framed[0][:200, :150]):
+        _check_map(segmenter(face), face)
+
+
+def test_runs_on_an_lfw_photo(occlusion_net):
+    if not LFW.is_dir():
+        pytest.skip(f"{LFW} is absent: the real faces of ../shared are needed")
+    photo = cv2.imread(str(next((LFW / LFW_PEOPLE[0]).glob("*.jpg"))))
+    occlusion = occlusion_net(photo)
+    _check_map(occlusion, photo)
+    assert (occlusion > 0.5).mean() < 0.1  # an unoccluded portrait is mostly "not occluded"
+
+
+def test_finds_a_grey_rectangle_over_the_face(occlusion_net, framed):
+    face = framed[0].copy()
+    truth = np.zeros(face.shape[:2], bool)
+    truth[110:165, 85:175] = True
+    face[truth] = 128
+    predicted = occlusion_net(face) > 0.5
+    iou = (predicted & truth).sum() / (predicted | truth).sum()
+    assert iou > 0.5, f"IoU {iou:.2f}"
+
+
+def test_never_grows_the_generator_mask(occlusion_net, framed, detector):
+    image, landmarks = framed
+    plain = FakeGenerator(mode="self", detector=detector)
+    learned = FakeGenerator(mode="self", detector=detector, occlusion_model=occlusion_net)
+    for seed in range(3):
+        kwargs = {"seed": seed, "source_landmarks": landmarks, "framed": True}
+        without = plain.make(image, **kwargs)
+        with_net = learned.make(image, **kwargs)
+        assert (with_net.mask <= without.mask + 1e-6).all()
+        assert with_net.recipe.occlusion == {"kind": "model", "name": "occlusion-unet-v1"}
+
+
+def test_validation_split_is_stable_and_identity_disjoint():
+    assert split_of("Aaron_Eckhart") == split_of("Aaron_Eckhart")
+    splits = {split_of(f"person_{i}") for i in range(100)}
+    assert splits == {"train", "val"}
