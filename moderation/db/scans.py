@@ -77,6 +77,23 @@ def scan_upload(sessions: sessionmaker[Session], upload_id: str, detector_versio
                    None)
 
 
+def give_up(sessions: sessionmaker[Session], upload_id: str, detector_version: str, code: str,
+            message: str) -> ScanOutcome:
+    """Record an ``unprocessable`` verdict for a scan that cannot finish (it keeps running past
+    the time limit, or keeps killing its process), so the gate answers instead of pending."""
+    with sessions() as session, session.begin():
+        _locked(session, upload_id)
+        scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
+                                                 Scan.detector_version == detector_version))
+        if scan is None:
+            scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
+            session.add(scan)
+            session.flush()
+        scan_id = scan.id
+    return _record(sessions, upload_id, scan_id, None, {}, detector_version,
+                   unprocessable(code, message, detector_version), message)
+
+
 def _locked(session: Session, upload_id: str) -> Upload:
     # FOR UPDATE serialises two deliveries of one upload's scan on PostgreSQL (SQLite has one
     # writer at a time anyway).

@@ -173,3 +173,15 @@ def test_alerts_are_posted_at_most_once(sessions):
     with sessions() as session:
         alert = session.get(Alert, outcome.alert_id)
         assert alert.attempts == 2 and alert.delivered_at is not None
+
+
+def test_giving_up_records_an_unprocessable_verdict(sessions):
+    from moderation.db.scans import give_up
+
+    upload = _upload(sessions)
+    outcome = give_up(sessions, upload, "v1", "too_slow", "The scan ran past its time limit.")
+    assert outcome.decision == "unprocessable"
+    with sessions() as session:
+        answer = gate_answer(session, upload)
+        assert answer["decision"] == "unprocessable"
+        assert answer["reasons"][0]["code"] == "too_slow"

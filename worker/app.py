@@ -1,0 +1,55 @@
+"""The Celery app, configured from :class:`moderation.config.Settings` (never from the
+environment directly): ``celery -A worker.app worker --concurrency 2 -Q moderation``."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from moderation.config import Settings, get_settings
+
+
+def time_limits(settings: Settings) -> tuple[int, int]:
+    """(soft, hard) seconds: the soft limit leaves the task time to log and let go before the
+    hard limit kills its process."""
+    hard = settings.task_time_limit_s
+    return hard - max(5, hard // 10), hard
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    soft, hard = time_limits(settings)
+    app = Celery("moderation", broker=settings.broker_url, include=["worker.tasks"])
+    app.conf.update(
+        # Verdicts and alerts live in the database; nothing reads task results.
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        # A message is acknowledged only after its task finished, and given back when the
+        # process running it dies, so a crash mid-scan is redone by another process. Scans are
+        # idempotent (moderation.db.scans), which is what makes running one twice safe.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # Scans take seconds: a process holds one message at a time and leaves the rest to
+        # idle workers.
+        worker_prefetch_multiplier=1,
+        # With late acknowledgement the broker redelivers what a lost connection held; stop the
+        # running copy instead of finishing it twice.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_soft_time_limit=soft,
+        task_time_limit=hard,
+        task_default_queue=settings.queue,
+        # Declared the way Celery declares a queue it is only told the name of (the API's
+        # sender does that), so both sides agree on the exchange.
+        task_queues=[Queue(settings.queue, Exchange(settings.queue), routing_key=settings.queue)],
+        task_default_routing_key=settings.queue,
+        broker_connection_retry_on_startup=True,
+        # Redis redelivers an unacknowledged message after this long, also while it is still
+        # running or waiting for its retry countdown: keep it well above both.
+        broker_transport_options={"visibility_timeout": max(3600, 4 * hard)},
+    )
+    return app
+
+
+app = create_app()

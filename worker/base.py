@@ -1,0 +1,145 @@
+"""The base class of every task: one moderation service per worker process, log lines that name
+the upload or alert at hand, and sorting errors into "retry later" and "give up"."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+from contextvars import ContextVar
+
+import amqp.exceptions
+import celery
+import kombu.exceptions
+import redis.exceptions
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.log import get_task_logger
+from celery.utils.time import get_exponential_backoff_interval
+from sqlalchemy import exc as sa
+
+from moderation.alerts import DeliveryFailed
+from moderation.config import Settings, get_settings
+from moderation.db.uploads import UnknownUpload
+from moderation.errors import ConfigError, InputError, ModelWeightsMissing
+from moderation.service import Moderation
+
+logger = get_task_logger("worker")
+
+# Faults of the things around a task, not of its input: the same task succeeds once they pass.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    # PostgreSQL restarting or failing over, a dropped connection, a serialization failure or a
+    # deadlock between two scans (psycopg2 reports those as OperationalError too).
+    sa.OperationalError,
+    # The driver's connection was closed under it (psycopg2 InterfaceError).
+    sa.InterfaceError,
+    # The broker went away while a task sent a follow-up (deliver_alert) or a retry.
+    kombu.exceptions.OperationalError,
+    amqp.exceptions.ConnectionError,
+    redis.exceptions.ConnectionError,
+    ConnectionError,
+    # Another process on the machine held the memory for a while (two large videos at once);
+    # the retry runs later, usually beside a smaller one.
+    MemoryError,
+    # The webhook's receiver was down or refused the alert; it is sent at most once anyway.
+    DeliveryFailed,
+)
+
+# Faults of the input or of the deployment: the same task fails the same way every time.
+PERMANENT: tuple[type[BaseException], ...] = (
+    # A bad video; scan_upload has already recorded it as an unprocessable verdict.
+    InputError,
+    # The upload was deleted, or the id was never registered.
+    UnknownUpload,
+    # A wrong setting or missing model weights: an operator must fix the deployment first.
+    ConfigError,
+    ModelWeightsMissing,
+    # The task ran out of time; the same video would again.
+    SoftTimeLimitExceeded,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, TRANSIENT):
+        return True
+    # Any other DB-API error that cost the connection (SQLAlchemy invalidates it) is a
+    # connection fault whatever its class.
+    return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
+
+
+_context: ContextVar[dict | None] = ContextVar("task_log_context", default=None)
+
+
+class ContextAdapter(logging.LoggerAdapter):
+    """Prefixes every message with the task's ids (``upload=... alert=...``) and adds them to
+    the record's ``extra`` for structured handlers."""
+
+    def process(self, msg, kwargs):
+        context = _context.get() or {}
+        kwargs.setdefault("extra", {}).update(context)
+        prefix = " ".join(f"{key.removesuffix('_id')}={value}" for key, value in context.items())
+        return (f"{prefix}: {msg}" if prefix else msg), kwargs
+
+
+# One service (database engine and detector) per worker process. Created on first use in the
+# process that runs tasks, never in the parent before the pool forks: a forked copy would share
+# the parent's database connections.
+_services: dict[int, Moderation] = {}
+
+
+class ModerationTask(celery.Task):
+    """Base class of the worker's tasks. Subclasses' keyword ``*_id`` arguments become log
+    context; ``max_retries`` and the backoff below bound transient retries."""
+
+    max_retries = 5
+    backoff_factor_s = 2
+    # Below RabbitMQ's consumer timeout (30 min): a retry waits for its countdown in the worker
+    # holding its unacknowledged message.
+    backoff_max_s = 600
+    context_keys = ("upload_id", "alert_id")
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @property
+    def service(self) -> Moderation:
+        pid = os.getpid()
+        if pid not in _services:
+            _services[pid] = Moderation(self.settings)
+        return _services[pid]
+
+    @property
+    def log(self) -> ContextAdapter:
+        return ContextAdapter(logger, {})
+
+    def __call__(self, *args, **kwargs):
+        bound = inspect.signature(self.run).bind_partial(*args, **kwargs).arguments
+        token = _context.set({key: bound[key] for key in self.context_keys if key in bound})
+        try:
+            return self.run(*args, **kwargs)
+        except PERMANENT as exc:
+            self.log.error("giving up, retrying cannot help: %s: %s", type(exc).__name__, exc)
+            return None
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            retries = self.request.retries
+            if retries >= self.retry_limit():
+                self.log.error("giving up after %d tries: %s: %s", retries + 1,
+                               type(exc).__name__, exc)
+                raise
+            countdown = self.backoff(retries)
+            self.log.warning("transient %s (try %d), retrying in %d s: %s",
+                             type(exc).__name__, retries + 1, countdown, exc)
+            raise self.retry(exc=exc, countdown=countdown,
+                             max_retries=self.retry_limit()) from exc
+        finally:
+            _context.reset(token)
+
+    def retry_limit(self) -> int:
+        return self.max_retries
+
+    def backoff(self, retries: int) -> int:
+        """Exponential with full jitter, so tasks that failed together do not retry together."""
+        return get_exponential_backoff_interval(self.backoff_factor_s, retries,
+                                                self.backoff_max_s, full_jitter=True)
