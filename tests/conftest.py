@@ -75,7 +75,8 @@ def postgres_url():
     from moderation.db.session import upgrade
 
     name = f"moderation_test_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart the server, which kills pooled connections.
+    admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
