@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from moderation.config import get_settings
@@ -331,13 +330,7 @@ def run_synth(args: argparse.Namespace) -> int:
         candidates=args.candidates, strict=args.strict, occlusion_dir=args.occlusion,
         mask_dir=args.masks, min_side=settings.min_image_px, upsample=settings.landmark_upsample)
     if args.replay:
-        recipes = batch.read_recipes(args.replay)
-        if not recipes:
-            raise ModerationError(f"{args.replay}: contains no recipes")
-        first = recipes[0]
-        factory = replace(factory, real=args.real or batch.root_of(args.replay),
-                          mode=first.mode, size=first.size, crop_scale=first.crop_scale)
-        summary = batch.replay(factory, args.replay, args.out, args.workers)
+        summary = batch.replay(factory, args.replay, args.out, args.workers, args.real)
     else:
         if args.real is None:
             raise ModerationError("--real is required (or --replay, or --list)")

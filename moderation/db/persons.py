@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from moderation.db.models import Consent, PersonDescriptor, ProtectedPerson
 from moderation.errors import InputError, NoFaceFound
-from moderation.faces.identity import Gallery, track_descriptor
+from moderation.faces.identity import Gallery
 from moderation.faces.scan import FaceScanner
 from moderation.images import read_image
 
@@ -79,6 +79,3 @@ def load_gallery(session: Session, threshold: float) -> tuple[Gallery, dict[str,
             gallery.add(person.id, np.array([d.vector for d in person.descriptors], np.float32))
     return gallery, names
 
-
-__all__ = ["consenting_persons", "describe_sources", "enroll", "grant_consent",
-           "load_gallery", "track_descriptor"]

@@ -17,7 +17,6 @@ or 1. Learning to undo A's change from B's surroundings is what harmonisation as
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,8 @@ import numpy as np
 import torch
 
 from moderation.learned import unet
-from moderation.learned.cards import write_card
 from moderation.learned.faces import LFW, face_crop, list_faces
-from moderation.learned.training import timed_steps, to_tensor
+from moderation.learned.training import timed_steps, to_tensor, training_cli
 from moderation.synth.functional.fusion import restrict_to_mask
 from moderation.synth.ops.fusion import FusionOp
 
@@ -215,16 +213,7 @@ def train_fusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: int
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(WEIGHTS))
-    parser.add_argument("--seconds", type=float, default=420)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--root", default=str(LFW))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(train_fusion(args.out, args.seconds, args.seed, args.root))
-    if Path(args.out) == WEIGHTS:
-        print(write_card("fusion"))
+    training_cli(__doc__.splitlines()[0], train_fusion, "fusion", WEIGHTS, LFW)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ occluders (``occluders.py``) and writes the weights and their config.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -19,10 +18,9 @@ import numpy as np
 import torch
 
 from moderation.learned import unet
-from moderation.learned.cards import write_card
 from moderation.learned.faces import LFW, face_crop, list_faces
 from moderation.learned.occluders import occlude
-from moderation.learned.training import timed_steps, to_tensor
+from moderation.learned.training import timed_steps, to_tensor, training_cli
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "occlusion.pt"
 CONFIG = {"arch": "unet", "in_channels": 3, "out_channels": 1, "widths": [16, 32, 64, 128],
@@ -124,16 +122,7 @@ def train_occlusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(WEIGHTS))
-    parser.add_argument("--seconds", type=float, default=420)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--root", default=str(LFW))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(train_occlusion(args.out, args.seconds, args.seed, args.root))
-    if Path(args.out) == WEIGHTS:
-        print(write_card("occlusion"))
+    training_cli(__doc__.splitlines()[0], train_occlusion, "occlusion", WEIGHTS, LFW)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,24 @@ def timed_steps(seconds: float, optimizer: torch.optim.Optimizer, base_lr: float
         yield step, report
         step += 1
     bar.close()
+
+
+def training_cli(description: str, train: Callable, card: str, weights, lfw) -> None:
+    """The ``python -m moderation.learned.<model>`` command both models share: train for
+    ``--seconds`` on one thread, save, and rewrite the model card when the shipped weights
+    were replaced."""
+    import argparse
+    from pathlib import Path
+
+    from moderation.learned.cards import write_card
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=str(weights))
+    parser.add_argument("--seconds", type=float, default=420)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--root", default=str(lfw))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(train(args.out, args.seconds, args.seed, args.root))
+    if Path(args.out) == Path(weights):
+        print(write_card(card))

@@ -7,7 +7,7 @@ import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -129,15 +129,21 @@ def generate(build: FolderFakesFactory, out: Path, count: int, workers: int) -> 
     return summary
 
 
-def replay(build: FolderFakesFactory, recipes_path: Path, out: Path,
-           workers: int) -> Summary:
-    """Rebuild every fake listed in ``recipes_path`` into ``out`` under the same names."""
+def replay(build: FolderFakesFactory, recipes_path: Path, out: Path, workers: int,
+           real: Path | None = None) -> Summary:
+    """Rebuild every fake listed in ``recipes_path`` into ``out`` under the same names.
+
+    Mode, size and framing come from the recipes; the real faces from ``real``, else from the
+    folder the recipes recorded."""
     recipes = read_recipes(recipes_path)
     if not recipes:
         raise ConfigError(f"{recipes_path}: contains no recipes")
     missing = [r for r in recipes if "image" not in r.extra]
     if missing:
         raise ConfigError(f"{recipes_path}: {len(missing)} recipes name no output image")
+    first = recipes[0]
+    build = replace(build, real=real or _root_of(recipes, recipes_path), mode=first.mode,
+                    size=first.size, crop_scale=first.crop_scale)
     out = Path(out)
     _prepare_out(out)
     fakes = build()
@@ -161,9 +167,8 @@ def write_preview(fakes: FolderFakes, out: Path) -> None:
         write_png(out / "preview.png", preview_grid(rows))
 
 
-def root_of(recipes_path: Path) -> Path:
-    """The real-face folder a recipes file was made from (recorded in each recipe)."""
-    recipes = read_recipes(recipes_path)
+def _root_of(recipes: list[Recipe], recipes_path: Path) -> Path:
+    """The real-face folder the recipes were made from (recorded in each recipe)."""
     roots = {r.extra.get("root") for r in recipes}
     if len(roots) != 1 or None in roots:
         raise ConfigError(f"{recipes_path}: recipes name {len(roots)} source folders; pass --real")

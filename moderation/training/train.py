@@ -256,6 +256,3 @@ def _device(name: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
 
-
-def steps_for(seconds: float, samples_per_second: float, batch: int) -> int:
-    return max(1, math.floor(seconds * samples_per_second / batch))
