@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto")
     train.add_argument("--time-budget", type=float, help="seconds; the run stops after it")
+    train.add_argument("--init", type=Path,
+                       help="start from this checkpoint's weights (fine-tune) instead of ImageNet")
+    train.add_argument("--learned-fusion", type=float, default=0.0, metavar="SHARE",
+                       help="share of fakes fused by the learned fusion network (0 to <1)")
     train.set_defaults(handler=run_train)
 
     devset = commands.add_parser(
@@ -226,7 +230,8 @@ def run_train(args: argparse.Namespace) -> int:
                          steps_per_round=args.steps, batch=args.batch,
                          learning_rate=args.learning_rate, target_auc=args.target_auc,
                          workers=args.workers, seed=args.seed, device=args.device,
-                         time_budget_s=args.time_budget)
+                         time_budget_s=args.time_budget, init=args.init,
+                         learned_fusion=args.learned_fusion)
     for result in train(config):
         print(f"round {result.round}: steps {result.steps}, loss {result.train_loss:.3f}, "
               f"synthetic AUC {result.synthetic_auc}, threshold {result.threshold:.3f}, "

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from moderation.detector.checkpoint import DetectorConfig
+from moderation.errors import ConfigError
 from moderation.detector.preprocess import prepare
 from moderation.faces.crops import CropGeometry, crop_face
 from moderation.faces.detection import Detection
@@ -63,10 +64,22 @@ class GlobalDegradation:
         return crop
 
 
-def widened_pipeline(mode: str, round_index: int):
+def widened_pipeline(mode: str, round_index: int, learned_fusion: float = 0.0):
     """Round 0 is the default recipe; later rounds draw more degradations of A at once and
-    deform the mask more often (the method's "wider recipe")."""
+    deform the mask more often (the method's "wider recipe"). ``learned_fusion`` is the share of
+    fakes fused by the learned network instead of the classical blends."""
+    if not 0.0 <= learned_fusion <= 1.0:
+        raise ConfigError(f"learned fusion share {learned_fusion!r}: must lie in [0, 1]")
     pipeline = default_pipeline(mode)
+    if learned_fusion > 0:
+        from moderation.learned.fusion import LearnedFusion
+
+        fusions = pipeline.children[-1]
+        classical = sum(child.p for child in fusions.children)
+        # OneOf draws children in proportion to p (all in [0, 1]): rescale the classical ones.
+        for child in fusions.children:
+            child.p = child.p * (1.0 - learned_fusion) / classical
+        fusions.children.append(LearnedFusion(p=learned_fusion))
     if round_index:
         degradations = pipeline.children[1]
         degradations.n = (1, min(len(degradations.children), 3 + round_index))
@@ -82,10 +95,12 @@ class SwapTrainingSet(Dataset):
 
     def __init__(self, index: FaceIndex, members: np.ndarray, config: DetectorConfig,
                  length: int, seed: int, rounds: int = 1, self_blend_share: float = 0.5,
-                 candidates: int = 8, degradation: GlobalDegradation | None = None):
+                 candidates: int = 8, degradation: GlobalDegradation | None = None,
+                 learned_fusion: float = 0.0):
         self.index, self.members, self.config = index, members, config
         self.length, self.seed, self.rounds = length, seed, rounds
         self.self_blend_share, self.candidates = self_blend_share, candidates
+        self.learned_fusion = learned_fusion
         self.degradation = degradation or GlobalDegradation()
         self.epoch = 0
         self._generators: dict[tuple[str, int], FakeGenerator] = {}
@@ -145,8 +160,9 @@ class SwapTrainingSet(Dataset):
         if key not in self._generators:
             # crop_scale None: the whole photo is resized to WORK_SIZE, so the detector's box
             # of B, scaled the same way, still frames the fake's face.
-            self._generators[key] = FakeGenerator(widened_pipeline(mode, round_index), mode=mode,
-                                                  size=WORK_SIZE, crop_scale=None)
+            pipeline = widened_pipeline(mode, round_index, self.learned_fusion)
+            self._generators[key] = FakeGenerator(pipeline, mode=mode, size=WORK_SIZE,
+                                                  crop_scale=None)
         return self._generators[key]
 
 

@@ -44,6 +44,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     self_blend_share: float = 0.5
+    learned_fusion: float = 0.0  # share of fakes fused by moderation.learned's network
+    init: Path | None = None  # start from this checkpoint's weights (fine-tuning)
     workers: int = 2
     seed: int = 0
     device: str = "auto"
@@ -84,7 +86,10 @@ def train(config: TrainConfig) -> list[RoundResult]:
     index = FaceIndex.load(config.index, config.real_root)
     training_members, validation_members = index.split()
     detector = detector_config(config)
-    model = build_model(config.model).to(device).to(memory_format=torch.channels_last)
+    model = build_model(config.model)
+    if config.init is not None:
+        model.load_state_dict(_initial_weights(config.init, detector))
+    model = model.to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     total_steps = config.rounds * config.steps_per_round
@@ -107,7 +112,8 @@ def train(config: TrainConfig) -> list[RoundResult]:
         dataset = SwapTrainingSet(index, training_members, detector,
                                   config.steps_per_round * config.batch,
                                   seed=config.seed * 1000 + round_index, rounds=round_index + 1,
-                                  self_blend_share=config.self_blend_share)
+                                  self_blend_share=config.self_blend_share,
+                                  learned_fusion=config.learned_fusion)
         loss, steps = _train_round(model, optimizer, schedule, dataset, config, device, history,
                                    round_index, deadline)
         detector.threshold, synthetic_auc = _calibrate(model, index, validation_members,
@@ -133,6 +139,20 @@ def train(config: TrainConfig) -> list[RoundResult]:
         if time.monotonic() > deadline:
             break
     return rounds
+
+
+def _initial_weights(path: Path, detector: DetectorConfig) -> dict:
+    """The weights of checkpoint ``path``, refused when its model or crop differ from the run's:
+    fine-tuning on other inputs would quietly start from a mismatched model."""
+    from moderation.errors import ConfigError
+
+    initial, state, _ = load_checkpoint(path)
+    wanted = (detector.model, detector.input_size, detector.crop.margin)
+    found = (initial.model, initial.input_size, initial.crop.margin)
+    if found != wanted:
+        raise ConfigError(f"{path}: checkpoint has model/input size/margin {found}, "
+                          f"the run needs {wanted}")
+    return state
 
 
 def _train_round(model, optimizer, schedule, dataset, config, device, history,
