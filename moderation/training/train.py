@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from moderation.detector.boundary import BoundaryModel, boundary_loss
 from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
 from moderation.detector.registry import build_model, model_spec
 from moderation.faces.crops import CropGeometry
@@ -45,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     self_blend_share: float = 0.5
     learned_fusion: float = 0.0  # share of fakes fused by moderation.learned's network
+    boundary_weight: float = 0.0  # weight of the auxiliary boundary-map loss (0: no head)
     init: Path | None = None  # start from this checkpoint's weights (fine-tuning)
     workers: int = 2
     seed: int = 0
@@ -89,8 +91,11 @@ def train(config: TrainConfig) -> list[RoundResult]:
     model = build_model(config.model)
     if config.init is not None:
         model.load_state_dict(_initial_weights(config.init, detector))
-    model = model.to(device).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+    trainee = model  # what the optimiser trains: the classifier, or it and a boundary head
+    if config.boundary_weight > 0:
+        trainee = BoundaryModel(model, config.model, detector.input_size)
+    trainee = trainee.to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(trainee.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     total_steps = config.rounds * config.steps_per_round
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.learning_rate,
@@ -102,6 +107,8 @@ def train(config: TrainConfig) -> list[RoundResult]:
     if last.is_file():  # resume
         _, state, extra = load_checkpoint(last)
         model.load_state_dict(state)
+        if isinstance(trainee, BoundaryModel):
+            trainee.head.load_state_dict(extra["boundary_head"])
         optimizer.load_state_dict(extra["optimizer"])
         schedule.load_state_dict(extra["schedule"])
         rounds = [RoundResult(**r) for r in json.loads(extra["rounds"])]
@@ -113,8 +120,9 @@ def train(config: TrainConfig) -> list[RoundResult]:
                                   config.steps_per_round * config.batch,
                                   seed=config.seed * 1000 + round_index, rounds=round_index + 1,
                                   self_blend_share=config.self_blend_share,
-                                  learned_fusion=config.learned_fusion)
-        loss, steps = _train_round(model, optimizer, schedule, dataset, config, device, history,
+                                  learned_fusion=config.learned_fusion,
+                                  with_boundary=trainee is not model)
+        loss, steps = _train_round(trainee, optimizer, schedule, dataset, config, device, history,
                                    round_index, deadline)
         detector.threshold, synthetic_auc = _calibrate(model, index, validation_members,
                                                        detector, config, device)
@@ -128,10 +136,12 @@ def train(config: TrainConfig) -> list[RoundResult]:
         detector.training = config.to_dict()
         state = {k: v.cpu() for k, v in model.state_dict().items()}
         save_checkpoint(config.out / f"round{round_index}.pt", detector, state)
-        save_checkpoint(last, detector, state, {
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-            "rounds": json.dumps([r.to_dict() for r in rounds]),
-            "history": json.dumps(history)})
+        extra = {"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                 "rounds": json.dumps([r.to_dict() for r in rounds]),
+                 "history": json.dumps(history)}
+        if isinstance(trainee, BoundaryModel):
+            extra["boundary_head"] = {k: v.cpu() for k, v in trainee.head.state_dict().items()}
+        save_checkpoint(last, detector, state, extra)
         _write_report(config.out, rounds, history)
         auc = result.dev.get("video_auc")
         if auc is not None and auc >= config.target_auc:
@@ -166,11 +176,17 @@ def _train_round(model, optimizer, schedule, dataset, config, device, history,
     losses = []
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
     progress = tqdm(loader, desc=f"round {round_index}", unit="batch")
-    for step, (images, labels) in enumerate(progress):
+    for step, (images, labels, *maps) in enumerate(progress):
         images = images.to(device, non_blocking=True).to(memory_format=torch.channels_last)
         labels = labels.to(device, non_blocking=True)
         with autocast:
-            loss = torch.nn.functional.cross_entropy(model(images), labels)
+            if maps:  # the boundary head's batch: (images, labels, boundary maps)
+                logits, predicted = model(images)
+                loss = torch.nn.functional.cross_entropy(logits, labels) + (
+                    config.boundary_weight
+                    * boundary_loss(predicted, maps[0].to(device, non_blocking=True)))
+            else:
+                loss = torch.nn.functional.cross_entropy(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

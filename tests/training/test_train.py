@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
 from moderation.config import Settings
-from moderation.detector.checkpoint import save_checkpoint
+from moderation.detector.boundary import BoundaryModel, boundary_loss
+from moderation.detector.checkpoint import load_checkpoint, save_checkpoint
 from moderation.detector.registry import build_model
 from moderation.errors import ConfigError
 from moderation.synth.compose import _weights
 from moderation.training.data import SwapTrainingSet, widened_pipeline
-from moderation.training.train import TrainConfig, _initial_weights, detector_config
+from moderation.training.train import TrainConfig, _initial_weights, detector_config, train
 
 
 def _fusion_shares(pipeline) -> dict[str, float]:
@@ -31,12 +35,9 @@ def test_learned_fusion_takes_its_share_of_the_fakes(share):
     assert sum(shares.values()) == pytest.approx(1.0)
 
 
-def test_fakes_of_a_learned_fusion_run_record_it_in_their_recipe(lfw_subset):
-    from moderation.training.faces_index import build_index
-
-    index = build_index(lfw_subset, Settings(), limit=8, seed=0)
-    config = detector_config(TrainConfig(index=lfw_subset, real_root=lfw_subset, out=lfw_subset))
-    dataset = SwapTrainingSet(index, np.arange(len(index)), config, 4, seed=0,
+def test_fakes_of_a_learned_fusion_run_record_it_in_their_recipe(small_index):
+    config = detector_config(TrainConfig(index=Path("."), real_root=Path("."), out=Path(".")))
+    dataset = SwapTrainingSet(small_index, np.arange(len(small_index)), config, 4, seed=0,
                               learned_fusion=1.0)
     ops = [op.op for op in dataset.fake_crop(np.random.default_rng(3))[1].ops]
     assert "fusion/learned" in ops
@@ -54,3 +55,53 @@ def test_fine_tuning_starts_from_the_checkpoint_and_refuses_another_model(tmp_pa
     save_checkpoint(tmp_path / "other.pt", detector_config(other), model.state_dict())
     with pytest.raises(ConfigError, match="other.pt"):
         _initial_weights(tmp_path / "other.pt", detector_config(run))
+
+
+@pytest.fixture(scope="module")
+def small_index(lfw_subset):
+    from moderation.training.faces_index import build_index
+
+    return build_index(lfw_subset, Settings(), limit=8, seed=0)
+
+
+def test_boundary_maps_mark_the_blend_of_fakes_only_and_leave_the_images_unchanged(
+        small_index):
+    config = detector_config(TrainConfig(index=Path("."), real_root=Path("."), out=Path(".")))
+    members = np.arange(len(small_index))
+    plain = SwapTrainingSet(small_index, members, config, 4, seed=0)
+    marked = SwapTrainingSet(small_index, members, config, 4, seed=0, with_boundary=True)
+    for item in range(4):
+        image, label = plain[item]
+        same_image, same_label, boundary = marked[item]
+        assert torch.equal(image, same_image) and label == same_label
+        assert boundary.shape == (config.input_size // 4, config.input_size // 4)
+        if label == 0:
+            assert float(boundary.max()) == 0.0
+        else:
+            assert float(boundary.max()) > 0.3
+            # the boundary rings the face: the crop's corners are far from it
+            assert float(boundary[:4, :4].max()) < 0.05
+
+
+def test_a_training_run_with_the_boundary_head_saves_a_plain_classifier_and_resumes(
+        small_index, lfw_subset, tmp_path):
+    index_path = tmp_path / "index.npz"
+    small_index.save(index_path)
+    config = TrainConfig(index=index_path, real_root=lfw_subset, out=tmp_path / "run",
+                         rounds=1, steps_per_round=2, batch=4, workers=0,
+                         validation_samples=8, boundary_weight=1.0)
+    (result,) = train(config)
+    assert result.steps == 2 and np.isfinite(result.train_loss)
+    saved, state, extra = load_checkpoint(tmp_path / "run" / "round0.pt")
+    build_model(saved.model, pretrained=False).load_state_dict(state)  # no head weights in it
+    assert saved.training["boundary_weight"] == 1.0
+    assert "boundary_head" in load_checkpoint(tmp_path / "run" / "last.pt")[2]
+    assert len(train(config)) == 1  # resumed: the finished round is not trained again
+
+
+def test_the_boundary_head_reads_stride_16_features():
+    model = BoundaryModel(build_model("mobilenet_v2", pretrained=False), "mobilenet_v2", 160)
+    logits, maps = model(torch.zeros(2, 3, 160, 160))
+    assert logits.shape == (2, 2) and maps.shape == (2, 10, 10)
+    loss = boundary_loss(maps, torch.zeros(2, 40, 40))
+    assert loss.item() > 0
