@@ -19,8 +19,8 @@ from torch.utils.data import Dataset
 
 from moderation.detector.boundary import boundary_target
 from moderation.detector.checkpoint import DetectorConfig
-from moderation.errors import ConfigError
 from moderation.detector.preprocess import prepare
+from moderation.errors import ConfigError
 from moderation.faces.crops import CropGeometry, crop_face
 from moderation.faces.detection import Detection
 from moderation.images import read_image

@@ -26,8 +26,8 @@ from moderation.images import read_image
 from moderation.training.evaluate import VIDEO_SUFFIXES, LabeledItem, load_labeled
 
 MANIFEST = "manifest.json"
-# Crops are kept losslessly: a JPEG cache (quality 95) once moved the swap AUC from 0.83 on the files
-# to 0.90 on the cache, so the loop's stopping rule read a number the worker never reaches.
+# Crops are kept losslessly: a JPEG cache (quality 95) once moved the swap AUC from 0.83 on the
+# files to 0.90 on the cache, so the loop's stopping rule read a number the worker never reached.
 # WebP lossless is half of PNG's size, so the cache still travels to a training machine.
 LOSSLESS = [cv2.IMWRITE_WEBP_QUALITY, 101]
 
