@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,11 @@ class SwapDetector:
         """The model traced and frozen on first use: batch norms fold into the convolutions,
         1.8 times the eager throughput on this CPU for the same outputs (to 1e-7)."""
         if self._frozen is None:
-            self._frozen = torch.jit.freeze(torch.jit.trace(self.model, example))
+            with warnings.catch_warnings():
+                # torch 2.x marks TorchScript deprecated; it is still the fastest CPU path here
+                # (torch.compile needs a compiler toolchain the worker image does not ship).
+                warnings.simplefilter("ignore", FutureWarning)
+                self._frozen = torch.jit.freeze(torch.jit.trace(self.model, example))
         return self._frozen(example)
 
     def score_path(self, path: str | Path, crops: bool = False) -> MediaScore:
