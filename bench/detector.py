@@ -40,6 +40,55 @@ def real_crops(detector: SwapDetector, count: int, seed: int = 5) -> list[np.nda
     return crops
 
 
+def training_rates(detector: SwapDetector, settings: Settings) -> dict[str, float]:
+    """Samples per second of the model's training steps (alone, and with the boundary head) and
+    of the data that feeds them (one process, reals and fresh fakes alternating)."""
+    from moderation.detector.boundary import BoundaryModel, boundary_loss
+    from moderation.training.data import SwapTrainingSet
+    from moderation.training.faces_index import build_index
+
+    rates = {}
+    size = detector.config.input_size
+    batch, labels = torch.randn(32, 3, size, size), torch.randint(0, 2, (32,))
+    maps = torch.rand(32, size // 4, size // 4)
+    for boundary in (False, True):
+        # A copy: the training steps change weights and batch-norm statistics.
+        model = copy.deepcopy(detector.model).train()
+        if boundary:
+            model = BoundaryModel(model, detector.config.model, size)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        start = time.perf_counter()
+        for _ in range(5):
+            if boundary:
+                logits, predicted = model(batch)
+                loss = (torch.nn.functional.cross_entropy(logits, labels)
+                        + boundary_loss(predicted, maps))
+            else:
+                loss = torch.nn.functional.cross_entropy(model(batch), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        head = " with the boundary head" if boundary else ""
+        rates[f"training steps{head}, samples/s (batch 32, model only)"] = (
+            5 * 32 / (time.perf_counter() - start))
+
+    index = build_index(SHARED / "faces" / "lfw", settings, limit=64, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a training data worker (the learned fusion runs torch)
+    for share in (0.0, 0.2):
+        data = SwapTrainingSet(index, np.arange(len(index)), detector.config, 64, seed=0,
+                               learned_fusion=share, with_boundary=True)
+        data[1]  # warm-up: the first fake loads the models it needs
+        start = time.perf_counter()
+        for item in range(64):
+            data[item]
+        learned = f", learned fusion in {share:.0%} of fakes" if share else ""
+        rates[f"training data, samples/s on one process{learned}"] = (
+            64 / (time.perf_counter() - start))
+    torch.set_num_threads(threads)
+    return rates
+
+
 def main() -> int:
     if not SHARED.is_dir():
         console.print(f"[red]{SHARED} is absent: the benchmark needs ../shared")
@@ -65,19 +114,8 @@ def main() -> int:
     table.add_row("whole clip (decode, faces, scores), s on average over "
                   f"{len(clips)} shared clips", f"{(time.perf_counter() - start) / len(clips):.2f}")
 
-    # A copy: the training steps change weights and batch-norm statistics.
-    model = copy.deepcopy(detector.model).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    batch = torch.randn(32, 3, detector.config.input_size, detector.config.input_size)
-    labels = torch.randint(0, 2, (32,))
-    start = time.perf_counter()
-    for _ in range(5):
-        loss = torch.nn.functional.cross_entropy(model(batch), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    table.add_row("training steps, samples/s on the CPU (batch 32, model only)",
-                  f"{5 * 32 / (time.perf_counter() - start):.0f}")
+    for name, rate in training_rates(detector, settings).items():
+        table.add_row(name, f"{rate:.0f}")
     console.print(table)
 
     check = shortcut_check(detector, crops, seed=0)
