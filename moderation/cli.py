@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train an auxiliary blending-boundary head with this loss weight")
     train.set_defaults(handler=run_train)
 
+    soup = commands.add_parser(
+        "soup", help="average detectors fine-tuned from one checkpoint into one (a model soup)",
+        description="Averages the weights, sets the soup's threshold on held-out real faces "
+                    "and measures it on the evaluation cache.")
+    soup.add_argument("checkpoints", type=Path, nargs="+")
+    soup.add_argument("--real", type=Path, required=True, help="folder of real face photos")
+    soup.add_argument("--index", type=Path, required=True, help="the runs' face index")
+    soup.add_argument("--devset", type=Path, help="cached evaluation crops (moderation devset)")
+    soup.add_argument("--out", type=Path, required=True, help="the soup's checkpoint file")
+    soup.add_argument("--workers", type=int, default=2)
+    soup.set_defaults(handler=run_soup)
+
     devset = commands.add_parser(
         "devset", help="extract the face crops of labeled evaluation media once, for training")
     devset.add_argument("sources", type=Path, nargs="+", help="labeled folders or CSV files")
@@ -239,6 +251,16 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"round {result.round}: steps {result.steps}, loss {result.train_loss:.3f}, "
               f"synthetic AUC {result.synthetic_auc}, threshold {result.threshold:.3f}, "
               f"test {result.dev}", file=sys.stderr)
+    return 0
+
+
+def run_soup(args: argparse.Namespace) -> int:
+    from moderation.training.soup import make_soup
+
+    result = make_soup(args.checkpoints, args.index, args.real, args.out, args.devset,
+                       args.workers)
+    print(f"soup of {len(args.checkpoints)}: synthetic AUC {result.synthetic_auc}, "
+          f"threshold {result.threshold:.3f}, test {result.dev} -> {args.out}", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Training options: the learned fusion's share of the fakes, and fine-tuning from a checkpoint."""
+"""Training options: the learned fusion's share of the fakes, the boundary head, fine-tuning from
+a checkpoint, and model soups."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from moderation.errors import ConfigError
 from moderation.synth.compose import _weights
 from moderation.training.data import SwapTrainingSet, widened_pipeline
 from moderation.training.train import TrainConfig, _initial_weights, detector_config, train
+
+
+@pytest.fixture(scope="module")
+def small_index(lfw_subset):
+    from moderation.training.faces_index import build_index
+
+    return build_index(lfw_subset, Settings(), limit=8, seed=0)
 
 
 def _fusion_shares(pipeline) -> dict[str, float]:
@@ -55,13 +63,6 @@ def test_fine_tuning_starts_from_the_checkpoint_and_refuses_another_model(tmp_pa
     save_checkpoint(tmp_path / "other.pt", detector_config(other), model.state_dict())
     with pytest.raises(ConfigError, match="other.pt"):
         _initial_weights(tmp_path / "other.pt", detector_config(run))
-
-
-@pytest.fixture(scope="module")
-def small_index(lfw_subset):
-    from moderation.training.faces_index import build_index
-
-    return build_index(lfw_subset, Settings(), limit=8, seed=0)
 
 
 def test_boundary_maps_mark_the_blend_of_fakes_only_and_leave_the_images_unchanged(
@@ -105,3 +106,33 @@ def test_the_boundary_head_reads_stride_16_features():
     assert logits.shape == (2, 2) and maps.shape == (2, 10, 10)
     loss = boundary_loss(maps, torch.zeros(2, 40, 40))
     assert loss.item() > 0
+
+
+def test_a_soup_averages_the_weights_and_gets_its_own_threshold(small_index, lfw_subset,
+                                                                 tmp_path):
+    from moderation.training.soup import average_checkpoints, make_soup
+
+    config = detector_config(TrainConfig(index=Path("."), real_root=Path("."), out=Path(".")))
+    torch.manual_seed(0)
+    states = [build_model("mobilenet_v2", pretrained=False).state_dict() for _ in range(2)]
+    paths = [tmp_path / f"ingredient{i}.pt" for i in range(2)]
+    for path, state in zip(paths, states, strict=True):
+        save_checkpoint(path, config, state)
+    _, averaged = average_checkpoints(paths)
+    key = "features.0.0.weight"
+    assert torch.allclose(averaged[key], (states[0][key] + states[1][key]) / 2)
+
+    index_path = tmp_path / "index.npz"
+    small_index.save(index_path)
+    result = make_soup(paths, index_path, lfw_subset, tmp_path / "soup.pt", workers=0,
+                       validation_samples=8)
+    soup, state, _ = load_checkpoint(tmp_path / "soup.pt")
+    assert soup.threshold == result.threshold and 0.5 <= soup.threshold <= 0.999
+    assert soup.training["soup_of"] == [str(p) for p in paths]
+    assert torch.allclose(state[key], averaged[key])
+
+    other = detector_config(TrainConfig(index=Path("."), real_root=Path("."), out=Path("."),
+                                        input_size=224))
+    save_checkpoint(tmp_path / "other.pt", other, states[0])
+    with pytest.raises(ConfigError, match="other.pt"):
+        average_checkpoints([paths[0], tmp_path / "other.pt"])
