@@ -61,8 +61,23 @@ def make_soup(paths: list[Path], index_path: Path, real_root: Path, out: Path,
                          synthetic_auc=synthetic_auc, threshold=config.threshold)
     if devset is not None:
         result.dev = _dev_metrics(model, config, devset, "cpu", out.parent / f"{out.stem}_dev")
-    config.metrics = {"soup": result.to_dict()}
+    ingredients = [load_checkpoint(path)[0] for path in paths]
+    config.metrics = {"soup": result.to_dict(),
+                      "ingredients": [ingredient.metrics for ingredient in ingredients]}
     config.training = {"soup_of": [str(path) for path in paths],
-                       "ingredients": [load_checkpoint(path)[0].training for path in paths]}
+                       "ingredients": [ingredient.training for ingredient in ingredients],
+                       "initialised_from": _versions(ingredients)}
     save_checkpoint(out, config, state)
     return result
+
+
+def _versions(ingredients: list[DetectorConfig]) -> dict[str, str | None]:
+    """The version of each checkpoint the ingredients were fine-tuned from, read now: the file
+    may be replaced later (by this soup, when it ships)."""
+    versions = {}
+    for ingredient in ingredients:
+        init = ingredient.training.get("init")
+        if init and init not in versions:
+            found = Path(init).is_file()
+            versions[init] = load_checkpoint(Path(init))[0].version if found else None
+    return versions
