@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from moderation.errors import ModerationError
-from moderation.learned.occlusion import OcclusionNet
+from moderation.learned.occlusion import WEIGHTS, OcclusionNet
 
 TILE = 128
 
@@ -80,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("videos", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=Path("out/occlusion_on_clips.png"))
     parser.add_argument("--examples", type=int, default=4, help="faces shown per clip")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="occlusion net weights")
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.videos if not p.is_file()]
     if missing:
         print(f"error: no such video: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        results = occlusion_on_clips(args.videos, OcclusionNet(), args.examples)
+        results = occlusion_on_clips(args.videos, OcclusionNet(args.weights), args.examples)
     except ModerationError as error:  # an unreadable video names itself
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -36,3 +36,8 @@ def test_a_missing_or_broken_video_is_a_clear_error(tmp_path, capsys):
     broken.write_bytes(b"not a video")
     assert on_clips.main([str(broken), "--out", str(tmp_path / "x.png")]) == 2
     assert "broken.mp4" in capsys.readouterr().err
+
+
+def test_missing_weights_are_a_clear_error(clip, tmp_path, capsys):
+    assert on_clips.main([str(clip), "--weights", str(tmp_path / "none.pt")]) == 2
+    assert "none.pt" in capsys.readouterr().err
