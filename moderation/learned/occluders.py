@@ -95,18 +95,25 @@ def _skin(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.clip(colour + shade[..., None], 0, 255)
 
 
+CLEAN_SHARE = 0.25  # faces left without occluders
+SHADING_P = 0.5  # faces lit unevenly after the occluders are pasted
+
+
 def occlude(face: np.ndarray, rng: np.random.Generator,
-            donor: np.ndarray | None = None, count: int | None = None
+            donor: np.ndarray | None = None, count: int | None = None,
+            clean_share: float = CLEAN_SHARE, shading_p: float = SHADING_P
             ) -> tuple[np.ndarray, np.ndarray]:
     """Paste 0-3 occluders on a square BGR face; return (occluded uint8 face, float32 label).
 
-    One face in eight is left clean so the network also learns to answer "nothing".
+    ``clean_share`` of the faces are left clean so the network also learns to answer
+    "nothing"; ``shading_p`` of them are then lit unevenly (a smooth gain field over the whole
+    picture, label unchanged), so shadows on skin are not mistaken for a skin-coloured hand.
     """
     size = face.shape[0]
     image = face.astype(np.float32)
     label = np.zeros((size, size), np.float32)
     if count is None:
-        count = 0 if rng.random() < 0.125 else int(rng.integers(1, 4))
+        count = 0 if rng.random() < clean_share else int(rng.integers(1, 4))
     for _ in range(count):
         kind = KINDS[int(rng.integers(len(KINDS)))]
         # Centred on the face region (the middle half of the frame), sometimes reaching in
@@ -124,4 +131,8 @@ def occlude(face: np.ndarray, rng: np.random.Generator,
         soft = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.3, 1.5))[..., None]
         image = image * (1 - soft) + np.clip(texture, 0, 255) * soft
         label = np.maximum(label, (soft[..., 0] > 0.5).astype(np.float32))
+    if shading_p and rng.random() < shading_p:  # no draw at 0: older sample streams replay
+        gain = cv2.resize(rng.normal(1.0, 0.2, (3, 3)).astype(np.float32), (size, size),
+                          interpolation=cv2.INTER_CUBIC)
+        image = image * np.clip(gain, 0.5, 1.5)[..., None]
     return np.clip(image, 0, 255).astype(np.uint8), label

@@ -19,7 +19,7 @@ import torch
 
 from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
-from moderation.learned.occluders import occlude
+from moderation.learned.occluders import CLEAN_SHARE, SHADING_P, occlude
 from moderation.learned.training import timed_steps, to_tensor, training_cli
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "occlusion.pt"
@@ -51,16 +51,17 @@ class OcclusionNet:
         return self.predict([face])[0]
 
 
-def make_sample(paths: list[Path], rng: np.random.Generator, size: int = 128):
+def make_sample(paths: list[Path], rng: np.random.Generator, size: int = 128, **style):
+    """An occluded face and its label; ``style`` goes to ``occlude`` (clean share, shading)."""
     face = face_crop(paths[rng.integers(len(paths))], rng, size)
     donor = face_crop(paths[rng.integers(len(paths))], rng, size)
-    return occlude(face, rng, donor)
+    return occlude(face, rng, donor, **style)
 
 
-def validation_set(root: Path, count: int, seed: int = 12345):
+def validation_set(root: Path, count: int, seed: int = 12345, **style):
     paths = list_faces(root, "val")
     rng = np.random.default_rng(seed)
-    return [make_sample(paths, rng, CONFIG["input_size"]) for _ in range(count)]
+    return [make_sample(paths, rng, CONFIG["input_size"], **style) for _ in range(count)]
 
 
 @torch.inference_mode()
@@ -114,6 +115,7 @@ def train_occlusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: 
     config = {**CONFIG, "training": {
         "seed": seed, "seconds": round(time.perf_counter() - started), "steps": steps,
         "batch_size": batch_size, "train_images": len(paths), "val_samples": len(val),
+        "clean_share": CLEAN_SHARE, "shading_p": SHADING_P,
         "val_iou": round(metrics["iou"], 4),
         "val_mean_face_iou": round(metrics["mean_face_iou"], 4),
         "parameters": unet.parameter_count(model)}}
