@@ -22,7 +22,7 @@ from moderation.synth.bank import list_images
 from moderation.training.evaluate import shortcut_check
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-console = Console()
+console = Console(width=120)  # keep the tables readable when piped
 
 
 def real_crops(detector: SwapDetector, count: int, seed: int = 5) -> list[np.ndarray]:
@@ -57,8 +57,9 @@ def training_rates(detector: SwapDetector, settings: Settings) -> dict[str, floa
         if boundary:
             model = BoundaryModel(model, detector.config.model, size)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-        start = time.perf_counter()
-        for _ in range(5):
+        for step in range(6):
+            if step == 1:  # the first step warms up (allocations, optimiser state): untimed
+                start = time.perf_counter()
             if boundary:
                 logits, predicted = model(batch)
                 loss = (torch.nn.functional.cross_entropy(logits, labels)
