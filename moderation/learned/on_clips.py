@@ -30,14 +30,13 @@ class ClipOcclusion:
     examples: list[tuple[np.ndarray, np.ndarray]]  # (crop, map) pairs to show
 
 
-def occlusion_on_clips(paths: list[Path], net: OcclusionNet, examples: int = 4,
-                       scanner=None) -> list[ClipOcclusion]:
+def occlusion_on_clips(paths: list[Path], net: OcclusionNet,
+                       examples: int = 4) -> list[ClipOcclusion]:
     """Scan each clip as the worker does and run the net on every face crop."""
-    if scanner is None:
-        from moderation.config import get_settings
-        from moderation.faces.scan import FaceScanner
+    from moderation.config import get_settings
+    from moderation.faces.scan import FaceScanner
 
-        scanner = FaceScanner(get_settings())
+    scanner = FaceScanner(get_settings())
     threshold = net.config["threshold"]
     results = []
     for path in tqdm(paths, desc="clips", unit="clip"):

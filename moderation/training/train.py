@@ -23,6 +23,7 @@ from tqdm import tqdm
 from moderation.detector.boundary import BoundaryModel, boundary_loss
 from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
 from moderation.detector.registry import build_model, model_spec
+from moderation.errors import ConfigError
 from moderation.faces.crops import CropGeometry
 from moderation.synth.recipe import RECIPE_VERSION
 from moderation.training.data import SwapTrainingSet
@@ -108,6 +109,9 @@ def train(config: TrainConfig) -> list[RoundResult]:
         _, state, extra = load_checkpoint(last)
         model.load_state_dict(state)
         if isinstance(trainee, BoundaryModel):
+            if "boundary_head" not in extra:
+                raise ConfigError(f"{last} was trained without the boundary head: resume with "
+                                  f"the run's settings or start a new --out")
             trainee.head.load_state_dict(extra["boundary_head"])
         optimizer.load_state_dict(extra["optimizer"])
         schedule.load_state_dict(extra["schedule"])
@@ -121,7 +125,7 @@ def train(config: TrainConfig) -> list[RoundResult]:
                                   seed=config.seed * 1000 + round_index, rounds=round_index + 1,
                                   self_blend_share=config.self_blend_share,
                                   learned_fusion=config.learned_fusion,
-                                  with_boundary=trainee is not model)
+                                  with_boundary=isinstance(trainee, BoundaryModel))
         loss, steps = _train_round(trainee, optimizer, schedule, dataset, config, device, history,
                                    round_index, deadline)
         detector.threshold, synthetic_auc = _calibrate(model, index, validation_members,
@@ -154,8 +158,6 @@ def train(config: TrainConfig) -> list[RoundResult]:
 def _initial_weights(path: Path, detector: DetectorConfig) -> dict:
     """The weights of checkpoint ``path``, refused when its model or crop differ from the run's:
     fine-tuning on other inputs would quietly start from a mismatched model."""
-    from moderation.errors import ConfigError
-
     initial, state, _ = load_checkpoint(path)
     wanted = (detector.model, detector.input_size, detector.crop.margin)
     found = (initial.model, initial.input_size, initial.crop.margin)
