@@ -43,7 +43,7 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
                                    f"The face of {finding.person_name}, who is protected and has "
                                    f"not consented, appears swapped in from "
                                    f"{finding.start:.1f} s to {finding.end:.1f} s "
-                                   f"(score {finding.score:.2f})."))
+                                   f"(score {_probability(finding.score)})."))
         elif finding.person_id is not None:
             reasons.append(_reason("consented_swap", finding, detector_version,
                                    f"A face swap of {finding.person_name}, who consented to this "
@@ -52,8 +52,8 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
         else:
             reasons.append(_reason("swap_detected", finding, detector_version,
                                    f"A face appears swapped in from {finding.start:.1f} s to "
-                                   f"{finding.end:.1f} s (score {finding.score:.2f}); it matches "
-                                   "no protected person."))
+                                   f"{finding.end:.1f} s (score {_probability(finding.score)});"
+                                   " it matches no protected person."))
     codes = {reason["code"] for reason in reasons}
     if "portrait_rights_swap" in codes:
         return Decision("block", [r for r in reasons if r["code"] == "portrait_rights_swap"]
@@ -68,7 +68,12 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
         "code": "no_swap_detected", "detector_version": detector_version,
         "score": round(best.score, 4),
         "message": "No swapped face was found (highest score "
-                   f"{best.score:.2f}, threshold {threshold:.2f})."}])
+                   f"{_probability(best.score)}, threshold {_probability(threshold)})."}])
+
+
+def _probability(value: float) -> str:
+    """Four decimals: operating thresholds sit near 1 (0.9966 would read "1.00" at two)."""
+    return f"{value:.4f}"
 
 
 def unprocessable(code: str, message: str, detector_version: str) -> Decision:

@@ -37,3 +37,10 @@ def test_scores_below_the_threshold_or_background_tracks_allow():
     background = TrackFinding(0, 0, 1, 0.999, "p1", "Ann", decisive=False)
     assert decide([background], 0.99, VERSION).decision == "allow"
     assert decide([], 0.99, VERSION).reasons[0]["code"] == "no_face"
+
+
+def test_messages_keep_a_threshold_near_one_readable():
+    decision = decide([TrackFinding(0, 0, 5, 0.9951)], 0.9966, VERSION)
+    assert decision.decision == "allow"
+    # at two decimals both would read "1.00", and the score would seem to reach the threshold
+    assert "highest score 0.9951, threshold 0.9966" in decision.reasons[-1]["message"]
