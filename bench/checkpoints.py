@@ -1,6 +1,7 @@
 """Detector checkpoints side by side, end to end on the shared files: swap AUC (video, frame),
-real clips flagged, swaps caught, DFDC crops AUC, and the shortcut check; then each checkpoint's
-AUC difference to the first one with a bootstrap interval over clips (the development set has
+real clips flagged, swaps caught, DFDC crops AUC, the shortcut check and how far crop scores
+swing under a halving or JPEG 60 (DFDC crops); then each checkpoint's AUC difference to the
+first one with a bootstrap interval over clips (the development set has
 11 swap/real clips, so an AUC moves in steps of 1/30 and most differences are noise). Prints
 tables; run with `.venv/bin/python bench/checkpoints.py CHECKPOINT...` (needs ../shared; the
 shipped detector when no checkpoint is named). The shared data are a development set: tables to
@@ -12,12 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from moderation.config import Settings
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
+from moderation.images import read_image
 from moderation.training.evaluate import evaluate, load_labeled, shortcut_check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,11 +49,34 @@ def measure(path: Path, settings: Settings, crops_for_check) -> tuple[dict, dict
     videos = evaluate(recorder, load_labeled(SHARED / "videos"), crops=False)["tasks"]["swap"]
     crops = evaluate(detector, load_labeled(SHARED / "crops" / "dfdc"), crops=True)
     check = shortcut_check(detector, crops_for_check(detector), seed=0)
+    swing = score_swing(detector, [read_image(path) for path in
+                                   sorted((SHARED / "crops" / "dfdc").glob("*/*.png"))])
     return {"video AUC": videos["video"]["auc"], "frame AUC": videos["frame"]["auc"],
             "real flagged": videos["real_flagged"], "caught": videos["caught"],
             "DFDC crops AUC": crops["tasks"]["swap"]["video"]["auc"],
             "threshold": detector.threshold,
-            "shortcut max": max(check["flagged"].values())}, recorder.results
+            "shortcut max": max(check["flagged"].values()),
+            "swing p90 halved": swing["halved"], "swing p90 JPEG 60": swing["jpeg60"]}, \
+        recorder.results
+
+
+def score_swing(detector, crops: list[np.ndarray]) -> dict[str, float]:
+    """90th percentile of the absolute change of a crop's score when it is shrunk to half and
+    enlarged back, or re-encoded as JPEG 60: mild changes a platform's transcoder makes. A
+    steady detector barely moves; a large swing means its scores on such crops are partly
+    chance."""
+    def halved(crop):
+        side = crop.shape[1], crop.shape[0]
+        small = cv2.resize(crop, (side[0] // 2, side[1] // 2), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, side, interpolation=cv2.INTER_LINEAR)
+
+    def jpeg60(crop):
+        return cv2.imdecode(cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 60])[1], 1)
+
+    base = detector.score_crops(crops)
+    return {name: float(np.quantile(np.abs(detector.score_crops([change(c) for c in crops]) - base),
+                                    0.9))
+            for name, change in (("halved", halved), ("jpeg60", jpeg60))}
 
 
 def bootstrap_differences(base: dict, other: dict, draws: int = 2000, seed: int = 0) -> dict:
@@ -131,8 +157,10 @@ def _name(path: Path) -> str:
 def _cell(column: str, value) -> str:
     if value is None:
         return "-"
-    if column in ("real flagged", "caught", "shortcut max"):
-        return f"{value:.0%}" if column != "shortcut max" else f"{value:.1%}"
+    if column in ("real flagged", "caught"):
+        return f"{value:.0%}"
+    if column == "shortcut max":
+        return f"{value:.1%}"
     return f"{value:.3f}"
 
 
