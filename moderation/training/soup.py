@@ -8,6 +8,7 @@ operating threshold and metrics the same way a training round does.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,8 +20,8 @@ from moderation.training.faces_index import FaceIndex
 from moderation.training.train import RoundResult, TrainConfig, _calibrate, _dev_metrics
 
 
-def average_checkpoints(paths: list[Path]) -> tuple[DetectorConfig, dict]:
-    """The first checkpoint's config and the mean of all their weights. Integer buffers (batch
+def average_checkpoints(paths: list[Path]) -> tuple[list[DetectorConfig], dict]:
+    """Each checkpoint's config and the mean of all their weights. Integer buffers (batch
     norms' counters) are taken from the first."""
     if len(paths) < 2:
         raise ConfigError("a soup needs at least two checkpoints")
@@ -38,7 +39,7 @@ def average_checkpoints(paths: list[Path]) -> tuple[DetectorConfig, dict]:
             averaged[key] = torch.stack([state[key].float() for _, state in loaded]).mean(0)
         else:
             averaged[key] = tensor.clone()
-    return config, averaged
+    return [config for config, _ in loaded], averaged
 
 
 def make_soup(paths: list[Path], index_path: Path, real_root: Path, out: Path,
@@ -46,7 +47,8 @@ def make_soup(paths: list[Path], index_path: Path, real_root: Path, out: Path,
               validation_samples: int = 512) -> RoundResult:
     """Average ``paths``, set the soup's threshold on held-out real faces, measure it on the
     evaluation cache and save it to ``out`` as a detector checkpoint."""
-    config, state = average_checkpoints(paths)
+    ingredients, state = average_checkpoints(paths)
+    config = replace(ingredients[0], metrics={}, training={})
     model = build_model(config.model, pretrained=False)
     model.load_state_dict(state)
     settings = TrainConfig(index=index_path, real_root=real_root, out=out.parent,
@@ -61,7 +63,6 @@ def make_soup(paths: list[Path], index_path: Path, real_root: Path, out: Path,
                          synthetic_auc=synthetic_auc, threshold=config.threshold)
     if devset is not None:
         result.dev = _dev_metrics(model, config, devset, "cpu", out.parent / f"{out.stem}_dev")
-    ingredients = [load_checkpoint(path)[0] for path in paths]
     config.metrics = {"soup": result.to_dict(),
                       "ingredients": [ingredient.metrics for ingredient in ingredients]}
     config.training = {"soup_of": [str(path) for path in paths],
