@@ -27,7 +27,7 @@ import torch
 
 from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
-from moderation.learned.training import timed_steps, to_tensor, training_cli
+from moderation.learned.training import save_trained, timed_steps, to_tensor, training_cli
 from moderation.synth.functional.fusion import restrict_to_mask
 from moderation.synth.ops.fusion import FusionOp
 
@@ -203,13 +203,10 @@ def train_fusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: int
         optimizer.step()
         report(loss.item() * 255)
     metrics = evaluate(model, val)
-    config = {**CONFIG, "training": {
-        "seed": seed, "seconds": round(time.perf_counter() - started), "steps": steps,
-        "batch_size": batch_size, "train_images": len(paths), "val_samples": len(val),
-        "val_l1": round(metrics["l1"], 3), "val_alpha_l1": round(metrics["alpha_l1"], 3),
-        "parameters": unet.parameter_count(model)}}
-    unet.save_checkpoint(model, config, out_path)
-    return config["training"]
+    return save_trained(model, CONFIG, out_path, started, seed=seed, steps=steps,
+                        batch_size=batch_size, train_images=len(paths), val_samples=len(val),
+                        val_l1=round(metrics["l1"], 3),
+                        val_alpha_l1=round(metrics["alpha_l1"], 3))
 
 
 def main() -> None:

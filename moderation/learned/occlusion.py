@@ -20,7 +20,7 @@ import torch
 from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
 from moderation.learned.occluders import CLEAN_SHARE, SHADING_P, occlude
-from moderation.learned.training import timed_steps, to_tensor, training_cli
+from moderation.learned.training import save_trained, timed_steps, to_tensor, training_cli
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "occlusion.pt"
 CONFIG = {"arch": "unet", "in_channels": 3, "out_channels": 1, "widths": [16, 32, 64, 128],
@@ -112,15 +112,11 @@ def train_occlusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: 
         optimizer.step()
         report(loss.item())
     metrics = evaluate(model, val)
-    config = {**CONFIG, "training": {
-        "seed": seed, "seconds": round(time.perf_counter() - started), "steps": steps,
-        "batch_size": batch_size, "train_images": len(paths), "val_samples": len(val),
-        "clean_share": CLEAN_SHARE, "shading_p": SHADING_P,
-        "val_iou": round(metrics["iou"], 4),
-        "val_mean_face_iou": round(metrics["mean_face_iou"], 4),
-        "parameters": unet.parameter_count(model)}}
-    unet.save_checkpoint(model, config, out_path)
-    return config["training"]
+    return save_trained(model, CONFIG, out_path, started, seed=seed, steps=steps,
+                        batch_size=batch_size, train_images=len(paths), val_samples=len(val),
+                        clean_share=CLEAN_SHARE, shading_p=SHADING_P,
+                        val_iou=round(metrics["iou"], 4),
+                        val_mean_face_iou=round(metrics["mean_face_iou"], 4))
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Pieces shared by the two training scripts: time-boxed loop, batching, schedule."""
+"""Pieces shared by the two training scripts: time-boxed loop, batching, schedule, saving."""
 
 from __future__ import annotations
 
@@ -41,6 +41,17 @@ def timed_steps(seconds: float, optimizer: torch.optim.Optimizer, base_lr: float
         yield step, report
         step += 1
     bar.close()
+
+
+def save_trained(model: torch.nn.Module, config: dict, out_path, started: float, **summary):
+    """Save ``model`` with ``config`` and a training summary (the model cards are written from
+    it): the run's common facts plus the model's own ``summary`` (seed, data, metrics)."""
+    from moderation.learned import unet
+
+    training = {"seconds": round(time.perf_counter() - started), **summary,
+                "parameters": unet.parameter_count(model)}
+    unet.save_checkpoint(model, {**config, "training": training}, out_path)
+    return training
 
 
 def training_cli(description: str, train: Callable, card: str, weights, lfw) -> None:

@@ -104,8 +104,15 @@ def test_the_boundary_head_reads_stride_16_features():
     model = BoundaryModel(build_model("mobilenet_v2", pretrained=False), "mobilenet_v2", 160)
     logits, maps = model(torch.zeros(2, 3, 160, 160))
     assert logits.shape == (2, 2) and maps.shape == (2, 10, 10)
-    loss = boundary_loss(maps, torch.zeros(2, 40, 40))
-    assert loss.item() > 0
+    # Against an all-zero target, binary cross-entropy on logits is softplus, averaged.
+    assert boundary_loss(maps, torch.zeros(2, 40, 40)).item() == pytest.approx(
+        torch.nn.functional.softplus(maps).mean().item(), rel=1e-5)
+    # The 40x40 target is averaged down to the 10x10 prediction: one hot 4x4 block is one cell.
+    target = torch.zeros(2, 40, 40)
+    target[:, :4, :4] = 1.0
+    expected = torch.nn.functional.softplus(maps) - maps * torch.nn.functional.pad(
+        torch.ones(2, 1, 1), (0, 9, 0, 9))
+    assert boundary_loss(maps, target).item() == pytest.approx(expected.mean().item(), rel=1e-5)
 
 
 def test_a_soup_averages_the_weights_and_gets_its_own_threshold(small_index, lfw_subset,
