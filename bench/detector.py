@@ -19,25 +19,41 @@ from moderation.detector.inference import SwapDetector
 from moderation.faces.crops import crop_face
 from moderation.images import read_image
 from moderation.synth.bank import list_images
-from moderation.training.evaluate import shortcut_check
+from moderation.training.evaluate import framing_check, shortcut_check
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 console = Console(width=120)  # keep the tables readable when piped
 
 
-def real_crops(detector: SwapDetector, count: int, seed: int = 5) -> list[np.ndarray]:
-    """Face crops of LFW photos, cut the way the worker cuts them."""
+def real_faces(detector: SwapDetector, count: int,
+               seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(photo, face box) of LFW photos, the box found by the worker's face detector."""
     root = SHARED / "faces" / "lfw"
     keys = list_images(root)
-    crops = []
+    faces = []
     for i in np.random.default_rng(seed).permutation(len(keys)):
         image = read_image(root / keys[i])
         found = detector.scanner.detector.detect([image])[0]
         if found:
-            crops.append(crop_face(image, found[0], detector.config.crop))
-        if len(crops) == count:
-            return crops
-    return crops
+            faces.append((image, found[0]))
+        if len(faces) == count:
+            break
+    return faces
+
+
+def real_crops(detector: SwapDetector, count: int, seed: int = 5) -> list[np.ndarray]:
+    """Face crops of LFW photos, cut the way the worker cuts them."""
+    return [crop_face(image, face, detector.config.crop)
+            for image, face in real_faces(detector, count, seed)]
+
+
+def framing(detector: SwapDetector, count: int = 300) -> dict:
+    """The framing check on LFW faces, re-framed as ``moderation score --crops`` re-frames."""
+    from moderation.faces.crops import reframe_crop
+
+    faces = [(image, face.box) for image, face in real_faces(detector, count)]
+    return framing_check(detector, faces, lambda crop: reframe_crop(
+        crop, detector.scanner.detector, detector.config.crop))
 
 
 def training_rates(detector: SwapDetector, settings: Settings) -> dict[str, float]:
@@ -126,6 +142,17 @@ def main() -> int:
     table.add_column("flagged", justify="right")
     for name, share in check["flagged"].items():
         table.add_row(name, f"{share:.1%}")
+    console.print(table)
+
+    check = framing(detector)
+    table = Table(title=f"Framing check: {check['images']} real LFW faces handed in framed four "
+                        f"ways and re-framed; share flagged (aim <= {check['aim']:.0%}) and the "
+                        f"90th percentile of a face's score swing (aim <= {check['swing_aim']})")
+    table.add_column("framing")
+    table.add_column("flagged", justify="right")
+    for name, share in check["flagged"].items():
+        table.add_row(name, f"{share:.1%}")
+    table.add_row("score swing between framings, p90", f"{check['swing_p90']:.3f}")
     console.print(table)
     return 0
 

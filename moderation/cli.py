@@ -83,12 +83,34 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train the swap detector on synthetic fakes (the method's loop)",
         description="Round after round: train on real faces against fresh fakes, test on the "
         "evaluation set's real deepfakes, stop at --target-auc or after --rounds.")
-    train.add_argument("--real", type=Path, required=True, help="folder of real face photos")
+    train.add_argument("--real", type=Path, help="folder of real face photos, one sub-folder "
+                       "per person (with --prepare: a photo source named after it; otherwise "
+                       "only for an index made before sources)")
     train.add_argument("--index", type=Path, required=True,
                        help="the faces index (.npz); built first with --prepare")
     train.add_argument("--prepare", action="store_true",
-                       help="measure landmarks and face boxes of --real into --index, then stop")
-    train.add_argument("--limit", type=int, help="with --prepare: photos to index (default all)")
+                       help="measure landmarks and face boxes of the sources into --index, "
+                       "then stop")
+    train.add_argument("--photos", action="append", default=[], metavar="[NAME=]DIR",
+                       help="with --prepare: a photo source (one sub-folder per person)")
+    train.add_argument("--videos", action="append", default=[], metavar="[NAME=]DIR",
+                       help="with --prepare: a folder of real clips (one person per clip)")
+    train.add_argument("--crops", action="append", default=[], metavar="[NAME=]DIR",
+                       help="with --prepare: a folder of tight face crops (one per video)")
+    train.add_argument("--frames-dir", type=Path, default=Path("runs/index_frames"),
+                       help="with --prepare: where the face regions of --videos are saved")
+    train.add_argument("--frames-per-clip", type=int, default=48)
+    train.add_argument("--limit", type=int,
+                       help="with --prepare: images to index per photo or crop source")
+    train.add_argument("--source-weight", action="append", default=[], metavar="NAME=W",
+                       help="sampling weight of a source (default: equal)")
+    train.add_argument("--calibration-videos", action="append", default=[], type=Path,
+                       metavar="DIR", help="folder of real clips; those of held-out people "
+                       "set the threshold on video (the --videos folders, as a rule)")
+    train.add_argument("--calibration-windows", type=int, default=4, metavar="N",
+                       help="short videos cut from each held-out clip (default 4)")
+    train.add_argument("--framing", action=argparse.BooleanOptionalAction, default=True,
+                       help="framing jitter on both classes (default on)")
     train.add_argument("--devset", type=Path, help="cached evaluation crops (moderation devset)")
     train.add_argument("--out", type=Path, default=Path("runs/detector"))
     train.add_argument("--model", default="mobilenet_v2")
@@ -231,15 +253,26 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.prepare:
-        from moderation.training.faces_index import build_index
+        from moderation.training.faces_index import SourceSpec, build_sources
 
-        index = build_index(args.real, settings, args.limit, args.seed)
+        specs = [SourceSpec.parse(kind, text)
+                 for kind, texts in (("photos", args.photos + ([str(args.real)] if args.real
+                                                                 else [])),
+                                     ("videos", args.videos), ("crops", args.crops))
+                 for text in texts]
+        index = build_sources(specs, settings, args.frames_dir, args.limit,
+                              args.frames_per_clip, args.seed)
         index.save(args.index)
-        print(f"indexed {len(index)} faces into {args.index}", file=sys.stderr)
+        counts = ", ".join(f"{name} {c['images']} ({c['people']} people)"
+                           for name, c in index.counts().items())
+        print(f"indexed {len(index)} faces into {args.index}: {counts}", file=sys.stderr)
         return 0
     from moderation.training.train import TrainConfig, train
 
     config = TrainConfig(index=args.index, real_root=args.real, out=args.out,
+                         source_weights=_weights(args.source_weight),
+                         calibration_videos=args.calibration_videos,
+                         calibration_windows=args.calibration_windows, framing=args.framing,
                          devset=args.devset, model=args.model, rounds=args.rounds,
                          steps_per_round=args.steps, batch=args.batch,
                          learning_rate=args.learning_rate, target_auc=args.target_auc,
@@ -247,11 +280,22 @@ def run_train(args: argparse.Namespace) -> int:
                          time_budget_s=args.time_budget, init=args.init,
                          learned_fusion=args.learned_fusion,
                          boundary_weight=args.boundary_weight)
-    for result in train(config):
+    for result in train(config, settings):
         print(f"round {result.round}: steps {result.steps}, loss {result.train_loss:.3f}, "
               f"synthetic AUC {result.synthetic_auc}, threshold {result.threshold:.3f}, "
               f"test {result.dev}", file=sys.stderr)
     return 0
+
+
+def _weights(texts: list[str]) -> dict[str, float] | None:
+    weights = {}
+    for text in texts:
+        name, _, value = text.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ModerationError(f"--source-weight {text!r}: expected NAME=NUMBER") from None
+    return weights or None
 
 
 def run_soup(args: argparse.Namespace) -> int:

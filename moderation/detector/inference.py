@@ -14,7 +14,7 @@ from moderation.detector.checkpoint import DetectorConfig, load_checkpoint
 from moderation.detector.preprocess import prepare
 from moderation.detector.registry import build_model
 from moderation.detector.scores import MediaScore, TrackScore
-from moderation.faces.crops import crop_face
+from moderation.faces.crops import crop_face, locate_face, reframe_crop
 from moderation.faces.scan import FaceScanner, VideoFaces
 from moderation.images import read_image
 
@@ -80,7 +80,9 @@ class SwapDetector:
     def score_path(self, path: str | Path, crops: bool = False) -> MediaScore:
         path = Path(path)
         if crops:
-            (score,) = self.score_crops([read_image(path)])
+            # Crops come framed by anyone's detector and margin: re-cut to this checkpoint's.
+            crop = reframe_crop(read_image(path), self.scanner.detector, self.config.crop)
+            (score,) = self.score_crops([crop])
             return self._result(path, float(score), 1, [float(score)], [])
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return self.score_image(path)
@@ -90,6 +92,9 @@ class SwapDetector:
         """A photo: each face is scored; one swapped face makes the photo fake."""
         image = read_image(path)
         detections = self.scanner.detector.detect([image])[0]
+        if not detections:  # a face cut by the photo's edges (a tight crop) is looked for again
+            found = locate_face(image, self.scanner.detector)
+            detections = [found] if found is not None else []
         face_crops = [crop_face(image, d, self.config.crop) for d in detections]
         scores = [float(s) for s in self.score_crops(face_crops)]
         return self._result(path, max(scores) if scores else None, len(scores), scores, [])

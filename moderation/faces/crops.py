@@ -66,3 +66,36 @@ def crop_face(image: np.ndarray, detection: Detection, geometry: CropGeometry) -
     return cv2.warpAffine(image, crop_matrix(detection, geometry), (geometry.size, geometry.size),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=(0, 0, 0))
+
+
+# Share of a crop's side added on each side (edge pixels repeated) before looking for its face:
+# a face that the crop's edges cut through is often missed by a detector that expects context.
+CROP_PAD = 0.25
+
+
+def locate_face(image: np.ndarray, detector) -> Detection | None:
+    """The largest face of ``image`` found by ``detector``, looked for in the image and, when
+    none is found there, in the image padded by its own edge pixels; None if neither finds one.
+    Boxes are in ``image``'s pixels (they may reach past its edges)."""
+    found = detector.detect([image])[0]
+    if not found:
+        height, width = image.shape[:2]
+        pad = int(CROP_PAD * max(height, width))
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        found = [_shifted(d, -pad) for d in detector.detect([padded])[0]]
+    return max(found, key=lambda d: d.side) if found else None
+
+
+def reframe_crop(image: np.ndarray, detector, geometry: CropGeometry) -> np.ndarray:
+    """A face crop of any framing (tight, loose, off-centre) re-cut to ``geometry``: the face
+    is located inside it, or taken to fill it when none is found (what a tight crop is)."""
+    found = locate_face(image, detector)
+    if found is None:
+        height, width = image.shape[:2]
+        found = Detection(np.float32([0, 0, width, height]), 0.0)
+    return crop_face(image, found, geometry)
+
+
+def _shifted(detection: Detection, offset: float) -> Detection:
+    points = None if detection.points is None else detection.points + np.float32(offset)
+    return Detection(detection.box + np.float32(offset), detection.score, points)

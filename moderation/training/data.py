@@ -29,7 +29,53 @@ from moderation.synth.generator import FakeGenerator
 from moderation.synth.pipeline import default_pipeline
 from moderation.training.faces_index import FaceIndex
 
-WORK_SIZE = 256  # the generator's side; LFW photos are 250 px
+WORK_SIZE = 256  # the generator's side; LFW photos are 250 px; indexed video regions 256
+
+
+@dataclass(frozen=True)
+class FramingJitter:
+    """How far a training crop may differ from the checkpoint's framing, for both classes.
+
+    The worker frames a detector box with a fixed margin, but uploads arrive as tight crops, as
+    close-ups whose face fills the frame, or framed by another detector: a model that saw one
+    framing learns it as "real". ``p`` of the crops get a margin drawn from ``margin`` (0 is a
+    tight crop), a shift of the centre by up to ``shift`` of the face side, and, where the crop
+    leaves the image, black borders or replicated edge pixels (``replicate_p``).
+    """
+
+    p: float = 0.8
+    margin: tuple[float, float] = (0.0, 0.6)
+    shift: float = 0.08
+    replicate_p: float = 0.5
+
+    def draw(self, geometry: CropGeometry, rng: np.random.Generator) -> tuple[float, float,
+                                                                               float, int]:
+        """(margin, shift x, shift y, border mode) of one crop."""
+        border = cv2.BORDER_REPLICATE if rng.random() < self.replicate_p else cv2.BORDER_CONSTANT
+        if rng.random() >= self.p:
+            return geometry.margin, 0.0, 0.0, border
+        dx, dy = rng.uniform(-self.shift, self.shift, 2)
+        return float(rng.uniform(*self.margin)), float(dx), float(dy), border
+
+
+def framed_crop(image: np.ndarray, box: np.ndarray, size: int, framing: tuple) -> np.ndarray:
+    """``size`` px square crop of ``box`` with a drawn framing (see ``FramingJitter.draw``)."""
+    margin, dx, dy, border = framing
+    x1, y1, x2, y2 = (float(v) for v in box)
+    face = max(x2 - x1, y2 - y1)
+    side = face * (1.0 + 2.0 * margin)
+    scale = size / side
+    centre_x, centre_y = (x1 + x2) / 2 + dx * face, (y1 + y2) / 2 + dy * face
+    matrix = np.array([[scale, 0, size / 2 - centre_x * scale],
+                       [0, scale, size / 2 - centre_y * scale]])
+    # Area-like filtering when shrinking a lot: warpAffine alone would alias large faces.
+    if scale < 0.5:
+        factor = 0.5 / scale
+        image = cv2.resize(image, None, fx=1 / factor, fy=1 / factor,
+                           interpolation=cv2.INTER_AREA)
+        matrix[:, :2] *= factor
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=border, borderValue=0)
 
 
 @dataclass(frozen=True)
@@ -104,12 +150,19 @@ class SwapTrainingSet(Dataset):
     def __init__(self, index: FaceIndex, members: np.ndarray, config: DetectorConfig,
                  length: int, seed: int, rounds: int = 1, self_blend_share: float = 0.5,
                  candidates: int = 8, degradation: GlobalDegradation | None = None,
-                 learned_fusion: float = 0.0, with_boundary: bool = False):
+                 learned_fusion: float = 0.0, with_boundary: bool = False,
+                 source_weights: dict[str, float] | None = None,
+                 framing: FramingJitter | None = None):
         self.index, self.members, self.config = index, members, config
         self.length, self.seed, self.rounds = length, seed, rounds
         self.self_blend_share, self.candidates = self_blend_share, candidates
         self.learned_fusion, self.with_boundary = learned_fusion, with_boundary
         self.degradation = degradation or GlobalDegradation()
+        # No jitter: every crop is framed exactly as the checkpoint frames (calibration).
+        self.framing = framing or FramingJitter(p=0.0, replicate_p=0.0)
+        self.weights = index.sampling_weights(members, source_weights)
+        self.source_names = sorted(set(index.sources.tolist()))
+        self.last_row = -1  # the index row framed by the latest sample (real, or fake's B)
         self.epoch = 0
         self._generators: dict[tuple[str, int], FakeGenerator] = {}
         self.geometry = CropGeometry(size=config.input_size, margin=config.crop.margin,
@@ -119,13 +172,9 @@ class SwapTrainingSet(Dataset):
         return self.length
 
     def __getitem__(self, item: int):
-        rng = np.random.default_rng([self.seed, self.epoch, item])
-        if item % 2 == 0:
-            crop, label, mask = self.real_crop(rng), 0, None
-        else:
-            crop, _, mask = self.fake_sample(rng)
-            label = 1
-        crop, flipped = self.degradation.apply(crop, rng, self.geometry.margin)
+        crop, label, mask, margin = self.sample(item)
+        crop, flipped = self.degradation.apply(crop, np.random.default_rng(
+            [self.seed, self.epoch, item, 1]), margin)
         image = prepare([crop], self.config)[0].contiguous()
         if not self.with_boundary:
             return image, label
@@ -133,25 +182,47 @@ class SwapTrainingSet(Dataset):
             mask = mask[:, ::-1]
         return image, label, torch.from_numpy(boundary_target(mask, self.geometry.size))
 
-    def real_crop(self, rng: np.random.Generator) -> np.ndarray:
-        row = int(rng.choice(self.members))
-        image = read_image(self.index.root / self.index.keys[row])
-        return crop_face(image, Detection(self.index.boxes[row], 1.0), self.geometry)
+    def sample(self, item: int) -> tuple[np.ndarray, int, np.ndarray | None, float]:
+        """Item ``item`` before the global degradation: (crop, label, blending mask or None,
+        the crop's margin)."""
+        rng = np.random.default_rng([self.seed, self.epoch, item])
+        framing = self.framing.draw(self.geometry, rng)
+        if item % 2 == 0:
+            return self.real_crop(rng, framing), 0, None, framing[0]
+        crop, _, mask = self.fake_sample(rng, framing)
+        return crop, 1, mask, framing[0]
+
+    def draw_member(self, rng: np.random.Generator) -> int:
+        return int(rng.choice(self.members, p=self.weights))
+
+    def real_crop(self, rng: np.random.Generator, framing: tuple | None = None) -> np.ndarray:
+        row = self.last_row = self.draw_member(rng)
+        image = read_image(self.index.path(row))
+        return self._crop(image, self.index.boxes[row], framing)
+
+    def image_side(self, row: int) -> int:
+        """The longer side of the row's image as stored (its native resolution)."""
+        return max(read_image(self.index.path(row)).shape[:2])
+
+    def _crop(self, image: np.ndarray, box: np.ndarray, framing: tuple | None) -> np.ndarray:
+        if framing is None:
+            return crop_face(image, Detection(box, 1.0), self.geometry)
+        return framed_crop(image, box, self.geometry.size, framing)
 
     def fake_crop(self, rng: np.random.Generator):
         """A fake crop and the recipe that made it."""
         crop, recipe, _ = self.fake_sample(rng)
         return crop, recipe
 
-    def fake_sample(self, rng: np.random.Generator):
+    def fake_sample(self, rng: np.random.Generator, framing: tuple | None = None):
         """A fake crop, its recipe and its blending mask cropped alike (float32, 0 to 1)."""
         mode = "self" if rng.random() < self.self_blend_share else "pair"
         round_index = int(rng.integers(self.rounds))
-        target = int(rng.choice(self.members))
+        target = self.last_row = self.draw_member(rng)
         source = target if mode == "self" else self._partner(target, rng)
-        target_image = read_image(self.index.root / self.index.keys[target])
+        target_image = read_image(self.index.path(target))
         source_image = target_image if source == target else read_image(
-            self.index.root / self.index.keys[source])
+            self.index.path(source))
         scale_t = WORK_SIZE / np.float32(target_image.shape[1::-1])
         result = self._generator(mode, round_index).make(
             source_image, None if mode == "self" else target_image,
@@ -159,15 +230,18 @@ class SwapTrainingSet(Dataset):
             source_landmarks=self.index.landmarks[source],
             target_landmarks=None if mode == "self" else self.index.landmarks[target],
             source_id=str(self.index.keys[source]), target_id=str(self.index.keys[target]),
-            extra={"round": round_index})
-        detection = Detection(self.index.boxes[target] * np.concatenate([scale_t, scale_t]), 1.0)
-        mask = crop_face(result.mask.astype(np.float32), detection, self.geometry)
-        return crop_face(result.fake, detection, self.geometry), result.recipe, mask
+            extra={"round": round_index, "source": str(self.index.sources[source]),
+                   "target_source": str(self.index.sources[target])})
+        box = self.index.boxes[target] * np.concatenate([scale_t, scale_t])
+        # Outside the image nothing was blended, whatever the border of the picture.
+        mask_framing = None if framing is None else framing[:3] + (cv2.BORDER_CONSTANT,)
+        mask = self._crop(result.mask.astype(np.float32), box, mask_framing)
+        return self._crop(result.fake, box, framing), result.recipe, mask
 
     def _partner(self, target: int, rng: np.random.Generator) -> int:
         """The candidate of another person whose landmark shape is nearest (Face X-ray)."""
         people = self.index.people
-        picks = [int(p) for p in rng.choice(self.members, self.candidates * 2)
+        picks = [int(p) for p in rng.choice(self.members, self.candidates * 2, p=self.weights)
                  if people[p] != people[target]][: self.candidates]
         if not picks:
             return target

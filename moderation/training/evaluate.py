@@ -224,6 +224,7 @@ def _task(name: str, group: str, outcomes: list[_Outcome], threshold: float):
         "video": video,
         "frame": _metrics(frame_labels, frame_scores),
         "real_flagged": _share(scores[labels == 0] >= threshold),
+        "real_frames_flagged": _share(frame_scores[frame_labels == 0] >= threshold),
         "caught": _share(scores[labels == 1] >= threshold),
     }
     if video["auc"] is None:
@@ -345,4 +346,45 @@ def shortcut_check(scorer: Scorer, real_images: Sequence[np.ndarray],
         "flagged": flagged,
         "within_aim": {name: share <= SHORTCUT_AIM for name, share in flagged.items()},
         "passed": all(share <= SHORTCUT_AIM for share in flagged.values()),
+    }
+
+
+# ---------------------------------------------------------------------------- framing check
+
+FRAMINGS = {"tight": 0.0, "margin 0.1": 0.1, "margin 0.3": 0.3, "margin 0.5": 0.5}
+FRAMING_SWING_AIM = 0.1  # the most a face's score may move between framings (90th percentile)
+FRAMING_SIDE = 224  # side of the crops handed in, as an upload's crop would be
+
+
+def framing_check(scorer: Scorer, faces: Sequence[tuple[np.ndarray, np.ndarray]],
+                  reframe: Callable[[np.ndarray], np.ndarray],
+                  threshold: float | None = None) -> dict:
+    """The same REAL faces handed in framed four ways (tight, margins 0.1, 0.3 and 0.5 around
+    the face box), each re-framed by ``reframe`` as ``score --crops`` does, then scored.
+
+    ``faces`` are (BGR photo, face box) pairs. The aim: at most 5% flagged under each framing,
+    and a face's score moves by at most 0.1 between its framings for 90% of the faces.
+    """
+    from moderation.training.data import framed_crop
+
+    threshold = _check_threshold(scorer.threshold if threshold is None else threshold)
+    if not faces:
+        raise ConfigError("the framing check needs at least one real face")
+    scores = {}
+    for name, margin in FRAMINGS.items():
+        crops = [reframe(framed_crop(image, box, FRAMING_SIDE, (margin, 0.0, 0.0, 0)))
+                 for image, box in faces]
+        scores[name] = np.asarray(scorer.score_crops(crops), dtype=float).reshape(-1)
+    table = np.stack(list(scores.values()))
+    swing = float(np.quantile(table.max(axis=0) - table.min(axis=0), 0.9))
+    flagged = {name: float((values >= threshold).mean()) for name, values in scores.items()}
+    return {
+        "threshold": threshold,
+        "images": len(faces),
+        "aim": SHORTCUT_AIM,
+        "swing_aim": FRAMING_SWING_AIM,
+        "flagged": flagged,
+        "swing_p90": swing,
+        "passed": all(v <= SHORTCUT_AIM for v in flagged.values())
+        and swing <= FRAMING_SWING_AIM,
     }

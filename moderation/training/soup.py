@@ -17,7 +17,7 @@ from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save
 from moderation.detector.registry import build_model
 from moderation.errors import ConfigError
 from moderation.training.faces_index import FaceIndex
-from moderation.training.train import RoundResult, TrainConfig, _calibrate, _dev_metrics
+from moderation.training.train import RoundResult, TrainConfig, _dev_metrics, calibrate_model
 
 
 def average_checkpoints(paths: list[Path]) -> tuple[list[DetectorConfig], dict]:
@@ -56,11 +56,13 @@ def make_soup(paths: list[Path], index_path: Path, real_root: Path, out: Path,
                            margin=config.crop.margin, workers=workers,
                            validation_samples=validation_samples)
     index = FaceIndex.load(index_path, real_root)
-    _, validation_members = index.split()
-    config.threshold, synthetic_auc = _calibrate(model, index, validation_members, config,
-                                                 settings, "cpu")
+    _, validation_members = index.split(settings.validation_share)
+    calibration, synthetic_auc = calibrate_model(model, index, validation_members, config,
+                                                 settings, "cpu", clips=[])
+    config.threshold = calibration.threshold
     result = RoundResult(round=0, steps=0, train_loss=float("nan"),
-                         synthetic_auc=synthetic_auc, threshold=config.threshold)
+                         synthetic_auc=synthetic_auc, threshold=config.threshold,
+                         calibration=calibration.to_dict())
     if devset is not None:
         result.dev = _dev_metrics(model, config, devset, "cpu", out.parent / f"{out.stem}_dev")
     config.metrics = {"soup": result.to_dict(),

@@ -22,18 +22,20 @@ from tqdm import tqdm
 
 from moderation.detector.boundary import BoundaryModel, boundary_loss
 from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
+from moderation.detector.preprocess import prepare
 from moderation.detector.registry import build_model, model_spec
 from moderation.errors import ConfigError
 from moderation.faces.crops import CropGeometry
 from moderation.synth.recipe import RECIPE_VERSION
-from moderation.training.data import SwapTrainingSet
+from moderation.training.calibration import Calibration
+from moderation.training.data import FramingJitter, SwapTrainingSet
 from moderation.training.faces_index import FaceIndex
 
 
 @dataclass
 class TrainConfig:
     index: Path
-    real_root: Path
+    real_root: Path | None  # only for an index of one photo folder made before sources
     out: Path
     devset: Path | None = None
     model: str = "mobilenet_v2"
@@ -53,11 +55,27 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     validation_samples: int = 512
-    false_positive_rate: float = 0.02  # on held-out real faces: sets the operating threshold
+    false_positive_rate: float = 0.02  # of held-out real faces flagged at the threshold
+    video_false_positive_rate: float = 0.01  # of held-out real videos flagged at the threshold
+    validation_share: float = 0.25  # of people held out (by a hash of the name)
+    source_weights: dict[str, float] | None = None  # sampling weight per source (equal: None)
+    framing: bool = True  # framing jitter (margins, shifts, borders) on both classes
+    calibration_videos: list[Path] = field(default_factory=list)  # folders of real clips
+    calibration_samples: int = 128  # frames sampled per held-out clip
+    calibration_windows: int = 4  # short videos cut from each held-out clip
+    source_baseline_samples: int = 400  # items the source-only baseline learns from (0: off)
     time_budget_s: float | None = None
 
     def to_dict(self) -> dict:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+        return {k: _plain(v) for k, v in asdict(self).items()}
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 @dataclass
@@ -68,6 +86,7 @@ class RoundResult:
     synthetic_auc: float | None
     threshold: float
     dev: dict = field(default_factory=dict)
+    calibration: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,14 +100,20 @@ def detector_config(config: TrainConfig) -> DetectorConfig:
                           recipe_version=RECIPE_VERSION)
 
 
-def train(config: TrainConfig) -> list[RoundResult]:
+def train(config: TrainConfig, settings=None) -> list[RoundResult]:
+    """``settings`` configure the face scanner of the video calibration (defaults otherwise)."""
+    from moderation.config import Settings
+
+    settings = settings or Settings()
     device = _device(config.device)
     torch.manual_seed(config.seed)
     config.out.mkdir(parents=True, exist_ok=True)
     (config.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
     index = FaceIndex.load(config.index, config.real_root)
-    training_members, validation_members = index.split()
+    training_members, validation_members = index.split(config.validation_share)
     detector = detector_config(config)
+    clips = _calibration_clips(config, index, validation_members, detector, settings)
+    baseline = _source_baseline(config, index, training_members, detector)
     model = build_model(config.model)
     if config.init is not None:
         model.load_state_dict(_initial_weights(config.init, detector))
@@ -125,18 +150,24 @@ def train(config: TrainConfig) -> list[RoundResult]:
                                   seed=config.seed * 1000 + round_index, rounds=round_index + 1,
                                   self_blend_share=config.self_blend_share,
                                   learned_fusion=config.learned_fusion,
-                                  with_boundary=isinstance(trainee, BoundaryModel))
+                                  with_boundary=isinstance(trainee, BoundaryModel),
+                                  source_weights=config.source_weights,
+                                  framing=FramingJitter() if config.framing else None)
         loss, steps = _train_round(trainee, optimizer, schedule, dataset, config, device, history,
                                    round_index, deadline)
-        detector.threshold, synthetic_auc = _calibrate(model, index, validation_members,
-                                                       detector, config, device)
+        calibration, synthetic_auc = calibrate_model(model, index, validation_members, detector,
+                                                     config, device, clips)
+        detector.threshold = calibration.threshold
         done = (rounds[-1].steps if rounds else 0) + steps
-        result = RoundResult(round_index, done, loss, synthetic_auc, detector.threshold)
+        result = RoundResult(round_index, done, loss, synthetic_auc, detector.threshold,
+                             calibration=calibration.to_dict())
         if config.devset is not None:
             result.dev = _dev_metrics(model, detector, config.devset, device,
                                       config.out / f"round{round_index}")
         rounds.append(result)
-        detector.metrics = {"rounds": [r.to_dict() for r in rounds]}
+        detector.metrics = {"rounds": [r.to_dict() for r in rounds],
+                            "calibration": calibration.to_dict(),
+                            "real_sources": index.counts(), "source_baseline": baseline}
         detector.training = config.to_dict()
         state = {k: v.cpu() for k, v in model.state_dict().items()}
         save_checkpoint(config.out / f"round{round_index}.pt", detector, state)
@@ -204,30 +235,73 @@ def _train_round(model, optimizer, schedule, dataset, config, device, history,
     return float(np.mean(losses[-100:])), len(losses)
 
 
+def _calibration_clips(config: TrainConfig, index: FaceIndex, members: np.ndarray,
+                       detector: DetectorConfig, settings) -> list:
+    """The held-out people's real clips, scanned once for every round's threshold."""
+    from moderation.training.calibration import held_out_clips, scan_clips
+
+    if not config.calibration_videos:
+        return []
+    clips = held_out_clips(config.calibration_videos, {str(index.keys[row]) for row in members})
+    if not clips:
+        raise ConfigError(f"no clip of {[str(f) for f in config.calibration_videos]} belongs to "
+                          "a held-out person of the index: nothing to set the threshold on")
+    return scan_clips(clips, settings, detector.crop, config.calibration_samples)
+
+
+def _source_baseline(config: TrainConfig, index: FaceIndex, members: np.ndarray,
+                     detector: DetectorConfig) -> dict:
+    from moderation.training.shortcuts import source_baseline
+
+    if not config.source_baseline_samples:
+        return {}
+    dataset = SwapTrainingSet(index, members, detector, config.source_baseline_samples,
+                              seed=config.seed * 1000 + 999,
+                              self_blend_share=config.self_blend_share,
+                              source_weights=config.source_weights,
+                              framing=FramingJitter() if config.framing else None)
+    return source_baseline(dataset)
+
+
 @torch.inference_mode()
-def _calibrate(model, index, members, detector, config, device) -> tuple[float, float | None]:
-    """Operating threshold and synthetic AUC on held-out people (never on the test clips): the
-    threshold lets ``false_positive_rate`` of their real faces, degraded like training, through
-    as fakes."""
+def calibrate_model(model, index, members, detector, config, device,
+                    clips: list) -> tuple[Calibration, float | None]:
+    """Operating threshold and synthetic AUC on held-out people (never on the test clips).
+
+    The threshold flags at most ``video_false_positive_rate`` of the held-out real videos
+    (``clips``) and ``false_positive_rate`` of held-out real faces degraded like training."""
     from sklearn.metrics import roc_auc_score
+
+    from moderation.training.calibration import calibrate
 
     model.eval()
     dataset = SwapTrainingSet(index, members, detector, config.validation_samples,
-                              seed=10_000_019, rounds=1, self_blend_share=config.self_blend_share)
+                              seed=10_000_019, rounds=1, self_blend_share=config.self_blend_share,
+                              source_weights=config.source_weights)
     loader = DataLoader(dataset, batch_size=config.batch, num_workers=config.workers,
                         worker_init_fn=_single_threaded)
     scores, labels = [], []
     for images, batch_labels in loader:
-        logits = model(images.to(device).to(memory_format=torch.channels_last))
-        scores.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+        scores.append(_scores(model, images, device))
         labels.append(batch_labels.numpy())
     scores, labels = np.concatenate(scores), np.concatenate(labels)
-    real = scores[labels == 0]
-    threshold = float(np.quantile(real, 1 - config.false_positive_rate)) if len(real) else 0.5
-    threshold = min(max(threshold, 0.5), 0.999)
+    clip_scores = [(clip, _scores(model, prepare(clip.crops, detector), device)
+                    if clip.crops else np.empty(0, np.float32)) for clip in clips]
+    calibration = calibrate(clip_scores, scores[labels == 0],
+                            windows=config.calibration_windows,
+                            video_rate=config.video_false_positive_rate,
+                            frame_rate=config.false_positive_rate)
     auc = float(roc_auc_score(labels, scores)) if len(set(labels)) == 2 else None
     model.train()
-    return threshold, auc
+    return calibration, auc
+
+
+def _scores(model, images: torch.Tensor, device: str) -> np.ndarray:
+    scores = []
+    for start in range(0, len(images), 128):
+        batch = images[start:start + 128].to(device).to(memory_format=torch.channels_last)
+        scores.append(torch.softmax(model(batch).float(), dim=1)[:, 1].cpu().numpy())
+    return np.concatenate(scores) if scores else np.empty(0, np.float32)
 
 
 def _dev_metrics(model, detector, devset: Path, device: str, out: Path) -> dict:
