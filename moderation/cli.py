@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "set the threshold on video (the --videos folders, as a rule)")
     train.add_argument("--calibration-windows", type=int, default=4, metavar="N",
                        help="short videos cut from each held-out clip (default 4)")
+    train.add_argument("--freeze-blocks", type=int, default=0, metavar="N",
+                       help="keep the backbone's first N blocks as initialised (fine-tuning)")
     train.add_argument("--framing", action=argparse.BooleanOptionalAction, default=True,
                        help="framing jitter on both classes (default on)")
     train.add_argument("--devset", type=Path, help="cached evaluation crops (moderation devset)")
@@ -273,6 +275,7 @@ def run_train(args: argparse.Namespace) -> int:
                          source_weights=_weights(args.source_weight),
                          calibration_videos=args.calibration_videos,
                          calibration_windows=args.calibration_windows, framing=args.framing,
+                         freeze_blocks=args.freeze_blocks,
                          devset=args.devset, model=args.model, rounds=args.rounds,
                          steps_per_round=args.steps, batch=args.batch,
                          learning_rate=args.learning_rate, target_auc=args.target_auc,
