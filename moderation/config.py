@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     queue: str = Field(default="moderation", description="The Celery queue of scan tasks")
     api_token: str = Field(default="", description="Bearer token of the HTTP API; required "
                            "by `moderation serve`")
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest HTTP request body; larger ones are "
+        "refused with 413 before they are read or parsed")
     webhook_url: str = Field(default="", description="Where block alerts are POSTed")
     webhook_attempts: int = Field(default=5, ge=1)
     no_match_action: str = Field(
