@@ -155,3 +155,33 @@ def extreme_frames(path: Path, width: int, height: int, count: int = 5) -> Path:
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def spliced(path: Path, parts: list[tuple[Path, float, float]], size=(640, 480), fps: int = 25,
+            live: bool = True) -> Path:
+    """Matroska of (clip, from s, to s) pieces one after another at ``size``; ``live`` leaves
+    out the Duration element, as a file that hides its length would."""
+    import cv2
+
+    with av.open(str(path), "w", format="matroska",
+                 container_options={"live": "1"} if live else {}) as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "crf": "18"}
+        index = 0
+        for clip, begin, end in parts:
+            with av.open(str(clip)) as source:
+                for frame in source.decode(video=0):
+                    if frame.time is None or frame.time < begin:
+                        continue
+                    if frame.time >= end:
+                        break
+                    image = cv2.resize(frame.to_ndarray(format="bgr24"), size)
+                    encoded = av.VideoFrame.from_ndarray(image, format="bgr24")
+                    encoded.pts, encoded.time_base = index, Fraction(1, fps)
+                    index += 1
+                    for packet in stream.encode(encoded):
+                        out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
