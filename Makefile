@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test demo synth-demo bench bench-dev lint train finetune
+.PHONY: install test demo synth-demo bench bench-dev bench-hostile lint train finetune
 
 install: $(VENV)/.installed
 
@@ -79,6 +79,11 @@ bench: install
 	$(BIN)/python bench/faces.py
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/detector.py
+
+# Crafted hostile uploads (tiny frames, damaged clips, references, FIFOs, lying durations...)
+# through the embedded scan: outcome, time and peak memory per class.
+bench-hostile: install
+	$(BIN)/python bench/hostile.py
 
 lint: install
 	$(BIN)/ruff check moderation worker migrations tests bench

@@ -100,7 +100,8 @@ def through_workers(database_url: str, clips: list[Path], processes: int, torch_
     sessions = session_factory(database_url)
     queue = f"moderation-bench-{uuid.uuid4().hex[:8]}"
     env = {"MODERATION_DATABASE_URL": database_url,
-           "MODERATION_TORCH_THREADS": str(torch_threads)}
+           "MODERATION_TORCH_THREADS": str(torch_threads),
+           "MODERATION_SOURCE_ROOTS": str(VIDEOS.resolve())}  # the clips are the uploads
     worker = LocalWorker(queue, env, logs / f"{queue}.log", concurrency=processes)
     try:
         worker.start()
@@ -138,7 +139,8 @@ def main() -> int:
     clips = sorted(VIDEOS.glob("*.mp4")) * args.rounds
     count = len(clips)
     with ThrowawayDatabase(args.admin_url) as url, tempfile.TemporaryDirectory() as logs:
-        bare, scans = in_process(Settings(database_url=url), clips)
+        bare, scans = in_process(Settings(database_url=url, source_roots=[VIDEOS.resolve()]),
+                                 clips)
         workers = {(processes, threads): through_workers(url, clips, processes, threads,
                                                          Path(logs))
                    for processes, threads in ((1, 2), (1, 1), (2, 1), (2, 2))}

@@ -3,17 +3,30 @@ the swap score of each track, whom each decisive track's face matches, and evide
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 from moderation.detector.aggregate import eligible_tracks
 from moderation.detector.inference import SwapDetector
+from moderation.errors import AnalysisFailed
 from moderation.faces.identity import Gallery, Match
 
+log = logging.getLogger(__name__)
+
 THUMBNAIL_SIDE = 192
+
+# What decoding, detection and scoring raise on content they cannot handle (a frame shape a
+# kernel rejects, a decoder's state gone wrong). The same file fails the same way every time, so
+# it becomes an unprocessable verdict, not a retry. MemoryError and OSError are left out: they
+# are faults of the machine, worth a retry; so are the task's time limits.
+ANALYSIS_FAULTS: tuple[type[BaseException], ...] = (
+    RuntimeError, ValueError, IndexError, KeyError, TypeError, AttributeError, ArithmeticError,
+    AssertionError, cv2.error, av.error.FFmpegError)
 
 
 @dataclass
@@ -43,7 +56,20 @@ class VideoAnalysis:
 
 def analyze_video(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
                   evidence_per_track: int = 3) -> VideoAnalysis:
-    """Scan, score, identify the decisive tracks against ``gallery`` and keep evidence."""
+    """Scan, score, identify the decisive tracks against ``gallery`` and keep evidence.
+
+    Raises ``InputError`` for a video that cannot be used, ``AnalysisFailed`` (naming the
+    error's type, never its traceback, which goes to the log) for one the pipeline broke on."""
+    try:
+        return _analyze(path, detector, gallery, evidence_per_track)
+    except ANALYSIS_FAULTS as exc:
+        log.warning("analysis of %s failed", path, exc_info=True)
+        raise AnalysisFailed(str(path), f"its content could not be analysed "
+                                        f"({type(exc).__name__})") from exc
+
+
+def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
+             evidence_per_track: int) -> VideoAnalysis:
     scanner = detector.scanner
     result = scanner.scan(path)
     scored = detector.score_scan(result)

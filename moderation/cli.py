@@ -198,18 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_scan(args: argparse.Namespace) -> int:
     import json
+    import os
 
     from moderation.alerts import deliver_with_retries
     from moderation.db.uploads import register_upload
     from moderation.service import Moderation
+    from moderation.sources import open_source
 
     service = Moderation()
     service.migrate()
-    if not args.video.is_file():
-        raise ModerationError(f"{args.video}: no such file")
+    # The operator named this file: its folder counts as a source root for this scan (a
+    # symlink in it that leads elsewhere is still refused).
+    named = Path(os.path.abspath(args.video))
+    roots = [*service.settings.source_roots, Path(os.path.realpath(named.parent))]
+    source = str(open_source(str(named), roots))  # a directory, FIFO or missing file: say so
     with service.sessions() as session, session.begin():
-        upload_id = register_upload(session, str(args.video.resolve()), args.uploader).id
-    outcome = service.scan(upload_id)
+        upload_id = register_upload(session, source, args.uploader).id
+    outcome = service.scan(upload_id, roots)
     if outcome.alert_id is not None and service.settings.webhook_url:
         deliver_with_retries(service.sessions, outcome.alert_id, service.settings.webhook_url,
                              service.settings.webhook_attempts)

@@ -6,11 +6,13 @@ Other modules receive a :class:`Settings` instance instead of reading the enviro
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -35,7 +37,13 @@ class Settings(BaseSettings):
     max_video_seconds: float = Field(default=900.0, gt=0)
     max_video_pixels: int = Field(default=3840 * 2160, gt=0, description="width x height")
     max_video_bytes: int = Field(default=4 * 1024**3, gt=0)
+    min_video_side: int = Field(
+        default=32, ge=1, description="Frames whose shorter side is smaller hold no face the "
+        "detector can judge: such a video is unprocessable (too_small).")
     decode_timeout_seconds: float = Field(default=120.0, gt=0)
+    probe_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Bound on the probe's pass over the packets, which "
+        "measures the real duration instead of trusting the declared one.")
     frames_per_video: int = Field(default=32, ge=1, le=10_000)
 
     # Face detection.
@@ -70,6 +78,11 @@ class Settings(BaseSettings):
     )
 
     # The moderation service.
+    source_roots: Annotated[list[Path], NoDecode] = Field(
+        default=[Path("/data/uploads")],
+        description="Folders upload sources must resolve into (symlinks followed); anything "
+        "else (another path, a URL) is refused by the API and again by the worker. A JSON list "
+        "or paths separated by ':' (os.pathsep).")
     database_url: str = Field(
         default="", description="SQLAlchemy URL (postgresql+psycopg2://...); empty means the "
         "embedded SQLite file in the cache folder."
@@ -79,6 +92,9 @@ class Settings(BaseSettings):
     queue: str = Field(default="moderation", description="The Celery queue of scan tasks")
     api_token: str = Field(default="", description="Bearer token of the HTTP API; required "
                            "by `moderation serve`")
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest HTTP request body; larger ones are "
+        "refused with 413 before they are read or parsed")
     webhook_url: str = Field(default="", description="Where block alerts are POSTed")
     webhook_attempts: int = Field(default=5, ge=1)
     no_match_action: str = Field(
@@ -93,6 +109,25 @@ class Settings(BaseSettings):
     # Identity: dlib's 128-d descriptors; two faces are one person below this distance.
     identity_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
 
+    @field_validator("source_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part for part in text.split(os.pathsep) if part.strip()]
+        return value
+
+    @field_validator("source_roots")
+    @classmethod
+    def _absolute_roots(cls, roots: list[Path]) -> list[Path]:
+        relative = [str(root) for root in roots if not root.is_absolute()]
+        if relative:
+            raise ValueError(f"source roots must be absolute paths, not {relative}")
+        return roots
 
     @property
     def resolved_database_url(self) -> str:

@@ -60,6 +60,53 @@ class DecodeTimeout(VideoError):
     reason = "decode_timeout"
 
 
+class VideoTooSmall(VideoError):
+    """Frames too small (or too thin) to hold a face the detector could judge."""
+
+    reason = "too_small"
+
+
+class UnsupportedFormat(VideoError):
+    """A container outside the demuxer allow-list (concat lists, playlists, images, SDP)."""
+
+    reason = "unsupported_format"
+
+
+class AnalysisFailed(VideoError):
+    """Decoding, detection or scoring failed on content a valid container held; the message
+    names the failure's type, never its traceback."""
+
+    reason = "analysis_failed"
+
+
+class SourceRefused(InputError):
+    """An upload source outside the configured roots, a URL, or not a plain file path. The
+    message never says whether anything exists at that path."""
+
+    reason = "source_refused"
+
+
+class NotAFile(InputError):
+    """The source is a directory, a FIFO, a device or a socket, not a regular file."""
+
+    reason = "not_a_file"
+
+
+class DanglingSymlink(InputError):
+    reason = "dangling_symlink"
+
+
+class SourceMissing(ModerationError):
+    """Nothing at the source path (yet): the upload may still be on its way, so the worker
+    retries before it gives up. Not an ``InputError``, which would be final at once."""
+
+    reason = "missing"
+
+    def __init__(self, source: str):
+        self.source = source
+        super().__init__(f"{source}: no such file")
+
+
 class ModelWeightsMissing(ModerationError):
     """A model's weights file is absent or damaged; the message says how to provide it."""
 

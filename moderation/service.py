@@ -3,6 +3,7 @@ embedded command, the HTTP API and the Celery worker."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from moderation.analysis import analyze_video
 from moderation.config import Settings, get_settings
 from moderation.db.scans import ScanOutcome, scan_upload
 from moderation.db.session import session_factory, upgrade
+from moderation.sources import open_source
 
 
 class Moderation:
@@ -27,13 +29,18 @@ class Moderation:
 
         return SwapDetector.load(settings=self.settings)
 
-    def scan(self, upload_id: str) -> ScanOutcome:
+    def scan(self, upload_id: str, roots: Sequence[Path] | None = None) -> ScanOutcome:
+        """Scan an upload; its source must resolve inside ``roots`` (the settings' source roots
+        by default), checked again here because a symlink can change after registration."""
         detector = self.detector
-        return scan_upload(
-            self.sessions, upload_id, detector.version,
-            lambda source, gallery: analyze_video(source, detector, gallery,
-                                                  self.settings.evidence_per_track),
-            self.settings.identity_threshold, self.settings.no_match_action)
+        roots = self.settings.source_roots if roots is None else roots
+
+        def analyze(source: str, gallery):
+            path = open_source(source, roots)
+            return analyze_video(path, detector, gallery, self.settings.evidence_per_track)
+
+        return scan_upload(self.sessions, upload_id, detector.version, analyze,
+                           self.settings.identity_threshold, self.settings.no_match_action)
 
     def enroll(self, name: str, sources: list[Path], consents: list[str] = ()) -> str:
         from moderation.db.persons import describe_sources, enroll, grant_consent

@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa
 from moderation.alerts import DeliveryFailed
 from moderation.config import Settings, get_settings
 from moderation.db.uploads import UnknownUpload
-from moderation.errors import ConfigError, InputError, ModelWeightsMissing
+from moderation.errors import ConfigError, InputError, ModelWeightsMissing, SourceMissing
 from moderation.service import Moderation
 
 logger = get_task_logger("worker")
@@ -42,6 +42,9 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     MemoryError,
     # The webhook's receiver was down or refused the alert; it is sent at most once anyway.
     DeliveryFailed,
+    # Nothing at the upload's path yet: the file may still be arriving (the scan task gives up
+    # with an unprocessable verdict after the last retry).
+    SourceMissing,
 )
 
 # Faults of the input or of the deployment: the same task fails the same way every time.

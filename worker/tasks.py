@@ -9,8 +9,10 @@ from sqlalchemy import select
 from moderation import alerts
 from moderation.db.models import Scan
 from moderation.db.scans import give_up
+from moderation.db.uploads import UnknownUpload
+from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
 from worker.app import app
-from worker.base import ModerationTask
+from worker.base import ModerationTask, is_transient
 
 # A scan row still 'running' that was started this often means the processes running it died
 # (a decoder crash, the kernel's OOM killer): with late acknowledgement the message would come
@@ -22,7 +24,8 @@ MAX_SCAN_STARTS = 5
 def scan_upload(self: ModerationTask, upload_id: str) -> dict | None:
     service = self.service
     version = service.detector.version
-    starts = _unfinished_starts(service, upload_id, version)
+    # Starts beyond this task's own retries (a missing file's, say) are processes that died.
+    starts = _unfinished_starts(service, upload_id, version) - self.request.retries
     if starts >= MAX_SCAN_STARTS:
         self.log.error("giving up: %d scans of this upload died before finishing", starts)
         give_up(service.sessions, upload_id, version, "crashed",
@@ -34,6 +37,17 @@ def scan_upload(self: ModerationTask, upload_id: str) -> dict | None:
         self.log.error("giving up: the scan ran past its time limit")
         give_up(service.sessions, upload_id, version, "too_slow",
                 f"The scan ran past its time limit of {self.settings.task_time_limit_s} s.")
+        return None
+    except (UnknownUpload, ConfigError, ModelWeightsMissing):
+        raise  # nothing to record on, or the deployment must be fixed: the base class logs it
+    except Exception as exc:
+        if is_transient(exc) and self.request.retries < self.retry_limit():
+            raise  # the base class retries it
+        # Whatever else broke, the upload must not stay pending with its scan 'running'.
+        code, message = _final_reason(exc, self.request.retries + 1)
+        self.log.error("giving up: %s: %s", type(exc).__name__, exc,
+                       exc_info=not isinstance(exc, SourceMissing))
+        give_up(service.sessions, upload_id, version, code, message)
         return None
     self.log.info("verdict %s%s", outcome.decision,
                   " (reused: scanned before)" if outcome.reused else "")
@@ -57,6 +71,16 @@ def deliver_alert(self: AlertTask, alert_id: int) -> bool:
     delivered = alerts.deliver_alert(self.service.sessions, alert_id, self.settings.webhook_url)
     self.log.info("delivered" if delivered else "not delivered (no webhook or no such alert)")
     return delivered
+
+
+def _final_reason(exc: BaseException, tries: int) -> tuple[str, str]:
+    """The code and message of the unprocessable verdict for a scan that cannot finish; the
+    message names no internals (it is shown to the uploader)."""
+    if isinstance(exc, SourceMissing):
+        return "missing", (f"{exc.source}: no file arrived at this path after {tries} tries; "
+                           "upload it again.")
+    return "scan_failed", (f"The scan failed ({type(exc).__name__}) after {tries} "
+                           f"{'try' if tries == 1 else 'tries'}; the video cannot be processed.")
 
 
 def _unfinished_starts(service, upload_id: str, detector_version: str) -> int:

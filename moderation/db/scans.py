@@ -3,15 +3,23 @@
 A scan is keyed by (upload, detector version). Running it again after it finished changes
 nothing; running it again after a crash mid-scan redoes it in place; a new detector version adds
 a scan and a verdict and keeps the older ones as history. The analysis runs outside any
-transaction, so a slow video never holds locks.
+transaction, so a slow video never holds row locks.
+
+Two deliveries of one scan at once (a redelivery, a rescan while the first still analyses) run
+one after the other: each holds a PostgreSQL advisory lock on the upload for its whole scan, so
+the second finds the first's verdict and reuses it. Without that both recorded: the second
+deleted the first verdict, and with it the delivered alert and the review made in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.analysis import VideoAnalysis
@@ -41,15 +49,20 @@ def scan_upload(sessions: sessionmaker[Session], upload_id: str, detector_versio
                 no_match_action: str = "review") -> ScanOutcome:
     """Scan an upload with ``analyze`` and record the verdict; ``InputError`` from the video
     (corrupt, no video stream, too long) becomes an ``unprocessable`` verdict."""
+    with scan_lock(sessions, upload_id):
+        return _scan(sessions, upload_id, detector_version, analyze, threshold_for_gallery,
+                     no_match_action)
+
+
+def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str,
+          analyze: Analyzer, threshold_for_gallery: float,
+          no_match_action: str) -> ScanOutcome:
     with sessions() as session, session.begin():
         upload = _locked(session, upload_id)
         scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
                                                  Scan.detector_version == detector_version))
         if scan is not None and scan.status in ("done", "failed"):
-            verdict = session.scalar(select(Verdict).where(Verdict.scan_id == scan.id))
-            alert = session.scalar(select(Alert.id).where(Alert.verdict_id == verdict.id))
-            return ScanOutcome(upload_id, verdict.id, verdict.decision, verdict.reasons, alert,
-                               True)
+            return _finished(session, upload_id, scan)
         if scan is None:
             scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
             session.add(scan)
@@ -80,18 +93,55 @@ def scan_upload(sessions: sessionmaker[Session], upload_id: str, detector_versio
 def give_up(sessions: sessionmaker[Session], upload_id: str, detector_version: str, code: str,
             message: str) -> ScanOutcome:
     """Record an ``unprocessable`` verdict for a scan that cannot finish (it keeps running past
-    the time limit, or keeps killing its process), so the gate answers instead of pending."""
-    with sessions() as session, session.begin():
-        _locked(session, upload_id)
-        scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
-                                                 Scan.detector_version == detector_version))
-        if scan is None:
-            scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
-            session.add(scan)
-            session.flush()
-        scan_id = scan.id
-    return _record(sessions, upload_id, scan_id, None, {}, detector_version,
-                   unprocessable(code, message, detector_version), message)
+    the time limit, or keeps killing its process), so the gate answers instead of pending.
+    A scan that finished meanwhile keeps its verdict."""
+    with scan_lock(sessions, upload_id):
+        with sessions() as session, session.begin():
+            _locked(session, upload_id)
+            scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
+                                                     Scan.detector_version == detector_version))
+            if scan is None:
+                scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
+                session.add(scan)
+                session.flush()
+            scan_id = scan.id
+        return _record(sessions, upload_id, scan_id, None, {}, detector_version,
+                       unprocessable(code, message, detector_version), message)
+
+
+@contextmanager
+def scan_lock(sessions: sessionmaker[Session], upload_id: str) -> Iterator[None]:
+    """A session-level advisory lock on the upload, on a connection of its own outside any
+    transaction: it locks no rows while a video is analysed, and it goes with the connection
+    when the process holding it dies. SQLite (the embedded scan) has one writer anyway."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = _lock_key(upload_id)
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        connection.commit()
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+            except DBAPIError:
+                connection.invalidate()  # never back to the pool while it may hold the lock
+
+
+def _lock_key(upload_id: str) -> int:
+    """A signed 64-bit advisory lock key, namespaced so other advisory locks cannot collide."""
+    digest = hashlib.sha256(f"moderation.scan:{upload_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _finished(session: Session, upload_id: str, scan: Scan) -> ScanOutcome:
+    verdict = session.scalar(select(Verdict).where(Verdict.scan_id == scan.id))
+    alert = session.scalar(select(Alert.id).where(Alert.verdict_id == verdict.id))
+    return ScanOutcome(upload_id, verdict.id, verdict.decision, verdict.reasons, alert, True)
 
 
 def _locked(session: Session, upload_id: str) -> Upload:
@@ -109,6 +159,10 @@ def _record(sessions, upload_id: str, scan_id: str, analysis: VideoAnalysis | No
     with sessions() as session, session.begin():
         upload = _locked(session, upload_id)
         scan = session.get(Scan, scan_id)
+        if scan.status in ("done", "failed"):
+            # Finished by someone else (only possible without the advisory lock): its verdict,
+            # alert and the reviews of it stand.
+            return _finished(session, upload_id, scan)
         # A crash after an earlier attempt wrote nothing durable, but be exact anyway.
         session.execute(delete(Verdict).where(Verdict.scan_id == scan_id))
         session.execute(delete(FaceTrack).where(FaceTrack.scan_id == scan_id))

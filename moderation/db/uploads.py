@@ -74,7 +74,10 @@ def record_review(session: Session, upload_id: str, reviewer: str, decision: str
                   note: str = "") -> Review:
     if decision not in ("allow", "block"):
         raise ModerationError(f"review decision {decision!r}: expected allow or block")
-    get_upload(session, upload_id)
+    # The upload's row lock orders a review against a scan recording its verdict: the review
+    # refers to the verdict that is current once the scan committed, never to one it replaces.
+    if session.scalar(select(Upload.id).where(Upload.id == upload_id).with_for_update()) is None:
+        raise UnknownUpload(upload_id)
     verdict = current_verdict(session, upload_id)
     review = Review(upload_id=upload_id, verdict_id=verdict.id if verdict else None,
                     reviewer=reviewer, decision=decision, note=note)

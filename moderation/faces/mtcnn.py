@@ -75,6 +75,11 @@ class MtcnnDetector(FaceDetector):
         for (height, width), indices in by_size.items():
             scale = min(1.0, self.max_side / max(height, width))
             min_face = max(self.min_face_px, self.min_face_fraction * min(height, width))
+            if min(height, width) < min_face or min(height, width) * scale < 12:
+                # No face of the smallest reportable size fits (a 32x32 frame, or 32x8192
+                # shrunk to 640 px long): the cascade's 12 px window would find nothing, and
+                # its pyramid would be empty.
+                continue
             group = [images[i] for i in indices]
             if video and len(group) > KEY_STRIDE:
                 found = self._propagated(group, scale, min_face)
@@ -164,6 +169,8 @@ class MtcnnDetector(FaceDetector):
             boxes.append(found[keep])
             image_index.append(found_index[keep])
             scale *= PYRAMID_FACTOR
+        if not boxes:
+            return torch.zeros(0, 9), torch.zeros(0, dtype=torch.long)
         boxes, image_index = torch.cat(boxes), torch.cat(image_index)
         keep = batched_nms(boxes[:, :4], boxes[:, 4], image_index, 0.7)  # best first
         rank = _rank_within_image(image_index[keep])

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 from moderation.db.models import PersonDescriptor, ProtectedPerson
 from moderation.db.persons import grant_consent
 from moderation.db.uploads import audit, get_upload, record_review, register_upload
+from moderation.errors import InputError
 from moderation.gate import queries
 from moderation.gate.context import Gate, get_gate
 from moderation.gate.schemas import (
@@ -29,6 +30,7 @@ from moderation.gate.schemas import (
     UploadDetail,
     UploadIn,
 )
+from moderation.sources import check_source
 
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <MODERATION_API_TOKEN>")
@@ -55,7 +57,9 @@ NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown id"}}
 @router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadCreated,
              tags=["uploads"])
 def create_upload(body: UploadIn, gate: GateDep, response: Response) -> UploadCreated:
-    """Register an upload and queue its scan. The gate answers `pending` until it is scanned."""
+    """Register an upload and queue its scan. The gate answers `pending` until it is scanned.
+    The source must be a file under the configured source roots (422 otherwise)."""
+    _allowed_source(gate, body.source, ("body", "source"))
     with gate.sessions() as session, session.begin():
         upload_id = register_upload(session, body.source, body.uploader_id).id
     # Only now that the row is committed may the worker look for it.
@@ -74,6 +78,15 @@ def rescan_upload(upload_id: str, gate: GateDep) -> UploadCreated:
         upload_status, uploader = upload.status, upload.uploader_id
     return UploadCreated(id=upload_id, status=upload_status,
                          queued=_enqueue(gate, upload_id, uploader))
+
+
+def _allowed_source(gate: Gate, source: str, location: tuple) -> None:
+    """422 in the shape of FastAPI's validation errors, without echoing the input."""
+    try:
+        check_source(source, gate.settings.source_roots)
+    except InputError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [
+            {"loc": list(location), "msg": exc.problem, "type": exc.reason}]) from None
 
 
 def _enqueue(gate: Gate, upload_id: str, actor: str) -> bool:
@@ -122,7 +135,10 @@ def review_upload(upload_id: str, body: ReviewIn, gate: GateDep) -> ReviewAnswer
              tags=["persons"])
 def enroll_person(body: PersonIn, gate: GateDep) -> PersonOut:
     """Protect a person: one face descriptor per photo or video (read by the service), and the
-    uploaders they allow. Enrolling an existing name adds the new descriptors."""
+    uploaders they allow. Enrolling an existing name adds the new descriptors. Sources follow
+    the upload sources' rules (files under the source roots)."""
+    for index, source in enumerate(body.sources):
+        _allowed_source(gate, source, ("body", "sources", index))
     person_id = gate.service.enroll(body.name, [Path(s) for s in body.sources], body.consents)
     with gate.sessions() as session, session.begin():
         audit(session, "api", "person_enrolled", None,

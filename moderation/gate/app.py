@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,7 @@ from moderation.errors import ModerationError
 from moderation.gate import api, review
 from moderation.gate.auth import Tokens
 from moderation.gate.context import Gate
+from moderation.gate.limits import BodyLimit
 from moderation.gate.queue import Enqueue, celery_enqueue
 from moderation.gate.thresholds import DetectorThresholds
 from moderation.service import Moderation
@@ -38,6 +40,7 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None) -> FastAPI:
                           tokens=Tokens(settings.api_token),
                           thresholds=DetectorThresholds(settings),
                           templates=review.make_templates())
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.include_router(api.router)
     app.include_router(review.router)
     _error_handlers(app)
@@ -54,6 +57,14 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None) -> FastAPI:
 def _error_handlers(app: FastAPI) -> None:
     def detail(code: int, message: str) -> JSONResponse:
         return JSONResponse({"detail": message}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Where and what, never the input: a 10 MB body was echoed whole, and NaN in it made
+        # the echo itself fail (500).
+        errors = [{"loc": list(error.get("loc", ())), "msg": error.get("msg", "invalid"),
+                   "type": error.get("type", "value_error")} for error in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.exception_handler(UnknownUpload)
     async def unknown_upload(_request: Request, exc: UnknownUpload) -> JSONResponse:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.config import Settings
-from moderation.gate.auth import Tokens
+from moderation.gate.auth import LoginThrottle, ReviewSessions, Tokens
 from moderation.gate.queue import Enqueue
 from moderation.gate.thresholds import DetectorThresholds
 from moderation.service import Moderation
@@ -23,6 +23,8 @@ class Gate:
     tokens: Tokens
     thresholds: DetectorThresholds
     templates: Jinja2Templates
+    review_sessions: ReviewSessions = field(default_factory=ReviewSessions)
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
     def sessions(self) -> sessionmaker[Session]:

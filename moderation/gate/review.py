@@ -66,7 +66,7 @@ def login_page(gate: Gate, request: Request, message: str = "",
 
 def require_reviewer(request: Request, gate: Annotated[Gate, Depends(get_gate)]) -> None:
     """The session cookie, the bearer token (scripts) or ``?token=`` (links)."""
-    if gate.tokens.valid_session(request.cookies.get(SESSION_COOKIE)):
+    if gate.review_sessions.valid(request.cookies.get(SESSION_COOKIE)):
         return
     if gate.tokens.valid(bearer_token(request.headers.get("authorization"))):
         return
@@ -89,15 +89,23 @@ def login_form(request: Request, gate: GateDep) -> HTMLResponse:
 @router.post("/login")
 def login(request: Request, gate: GateDep, token: Annotated[str, Form()] = "",
           reviewer: Annotated[str, Form(max_length=200)] = "") -> Response:
+    client = request.client.host if request.client else "unknown"
+    wait = gate.throttle.wait_s(client)
+    if wait > 0:
+        return login_page(gate, request, f"Too many wrong tokens: try again in {wait:.0f} s.",
+                          status.HTTP_429_TOO_MANY_REQUESTS)
     if not gate.tokens.valid(token):
+        gate.throttle.failed(client)
         return login_page(gate, request, "That token is not valid.")
+    gate.throttle.succeeded(client)
     response = RedirectResponse("/review", status.HTTP_303_SEE_OTHER)
     _start_session(gate, request, response, reviewer.strip())
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, gate: GateDep) -> Response:
+    gate.review_sessions.end(request.cookies.get(SESSION_COOKIE))  # the cookie is dead now
     response = RedirectResponse("/review/login", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response
@@ -116,9 +124,9 @@ def review_list(request: Request, gate: GateDep,
         return response
     with gate.sessions() as session:
         items = queries.flagged_uploads(session, gate.thresholds, limit)
+    csrf = gate.review_sessions.csrf(request.cookies.get(SESSION_COOKIE)) or ""
     return page(gate, request, "review.html", {
-        "items": items, "csrf": gate.tokens.csrf, "limit": limit,
-        "reviewer": _reviewer(request)})
+        "items": items, "csrf": csrf, "limit": limit, "reviewer": _reviewer(request)})
 
 
 @router.get("/evidence/{evidence_id:int}.jpg", dependencies=reviewer_only)
@@ -138,7 +146,7 @@ def review_submit(request: Request, upload_id: str, gate: GateDep,
                   reviewer: Annotated[str, Form(max_length=200)] = "",
                   note: Annotated[str, Form(max_length=2000)] = "",
                   csrf: Annotated[str, Form()] = "") -> Response:
-    if not gate.tokens.valid_csrf(csrf):
+    if not gate.review_sessions.valid_csrf(request.cookies.get(SESSION_COOKIE), csrf):
         return page(gate, request, "message.html", {
             "title": "Form expired", "message": "Reload the review page and try again."},
             status.HTTP_403_FORBIDDEN)
@@ -155,7 +163,8 @@ def review_submit(request: Request, upload_id: str, gate: GateDep,
 
 
 def _start_session(gate: Gate, request: Request, response: Response, reviewer: str) -> None:
-    response.set_cookie(SESSION_COOKIE, gate.tokens.session, max_age=SESSION_SECONDS,
+    session_id, _ = gate.review_sessions.start()
+    response.set_cookie(SESSION_COOKIE, session_id, max_age=SESSION_SECONDS,
                         path=COOKIE_PATH, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")
     if reviewer:

@@ -10,27 +10,42 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                               max_length=200)]
-URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*")
+    @classmethod
+    def _storable_text(cls, value):
+        # PostgreSQL text holds neither NUL nor lone surrogates (JSON can carry both): refuse
+        # them here as 422 instead of failing at the INSERT with a 500.
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                if "\x00" in text:
+                    raise ValueError("must not contain NUL characters")
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError("must be valid Unicode (no lone surrogates)") from None
+        return value
+
 
 class UploadIn(StrictBody):
     source: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=4096)] = Field(
-        description="The video: an absolute file path or an object URL (scheme://...) that the "
-        "worker can read", examples=["/data/uploads/clip.mp4"])
+        description="The video: an absolute path of a file under the service's source roots "
+        "(MODERATION_SOURCE_ROOTS); URLs are refused", examples=["/data/uploads/clip.mp4"])
     uploader_id: Identifier = Field(description="Who uploaded it (consents are per uploader)")
 
     @field_validator("source")
     @classmethod
-    def _absolute_or_url(cls, value: str) -> str:
+    def _absolute_path(cls, value: str) -> str:
         if "\x00" in value:
             raise ValueError("must not contain NUL characters")
-        if not (value.startswith("/") or URL_LIKE.match(value)):
-            raise ValueError("must be an absolute file path or a URL such as s3://bucket/key")
+        if URL_LIKE.match(value) or not value.startswith("/"):
+            raise ValueError("must be an absolute file path (URLs are not accepted)")
         return value
 
 

@@ -1,5 +1,12 @@
 """Reading videos with PyAV: what a file holds, which frames to look at, and those frames.
 
+Files are opened with a demuxer allow-list and FFmpeg's ``file`` protocol only: FFmpeg picks a
+demuxer by content, not by name, and several follow references inside the file (an ffconcat list
+named ``.mp4`` reads other files, HLS and SDP open network addresses, image2 reads numbered
+files). The duration is measured from the packets, not taken from the header, which a file may
+leave out or fake; the pixel limit applies to every decoded frame, since the size may change
+mid-stream.
+
 Sampling seeks to the keyframe before a sample only when that keyframe lies ahead of where the
 decoder already is; otherwise it decodes forward. Seeking before every sample decodes each GOP's
 start again and again (about 9x slower on the shared clips); decoding everything wastes the
@@ -8,7 +15,9 @@ frames between samples.
 
 from __future__ import annotations
 
+import itertools
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,15 +30,27 @@ import numpy as np
 from moderation.config import Settings
 from moderation.errors import (
     CorruptVideo,
+    DanglingSymlink,
     DecodeTimeout,
     InputError,
+    NotAFile,
     NoVideoStream,
+    UnsupportedFormat,
     VideoTooLarge,
     VideoTooLong,
+    VideoTooSmall,
 )
 
 # av.error.FFmpegError covers every decoding failure (invalid data, EOF in a packet, ...).
-_DECODE_ERRORS = (av.error.FFmpegError, ValueError)
+# IndexError and KeyError come from PyAV's stream bookkeeping on damaged MPEG-TS (a packet of a
+# stream that vanished).
+_DECODE_ERRORS = (av.error.FFmpegError, ValueError, IndexError, KeyError)
+
+# The demuxers a video may be opened with (FFmpeg's short names; "mov" is mp4/mov/3gp and
+# "h264" raw Annex B streams).
+ALLOWED_FORMATS = ("mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv", "h264")
+ALLOWED_FORMATS_TEXT = "mp4/mov, matroska/webm, avi, mpegts, flv or raw H.264"
+_OPEN_OPTIONS = {"format_whitelist": ",".join(ALLOWED_FORMATS), "protocol_whitelist": "file"}
 
 
 @dataclass(frozen=True)
@@ -38,11 +59,14 @@ class VideoLimits:
     max_pixels: int = 3840 * 2160
     max_bytes: int = 4 * 1024**3
     decode_timeout: float = 120.0
+    min_side: int = 32
+    probe_timeout: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VideoLimits:
         return cls(settings.max_video_seconds, settings.max_video_pixels,
-                   settings.max_video_bytes, settings.decode_timeout_seconds)
+                   settings.max_video_bytes, settings.decode_timeout_seconds,
+                   settings.min_video_side, settings.probe_timeout_seconds)
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,9 @@ class VideoInfo:
     start: float
     keyframes: tuple[float, ...]
     has_audio: bool
+    # False for streams without timestamps (raw H.264): frames are timed by their count and
+    # the file is read forward only (it cannot seek).
+    timed: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,42 +99,52 @@ class Frame:
 
 
 def probe(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
-    """Open a video, check the limits, find its keyframes and decode its first frame.
+    """Open a video, check the limits, measure its duration and keyframes from the packets and
+    decode its first frame.
 
-    Raises ``CorruptVideo`` (unreadable, no decodable frame), ``NoVideoStream``,
-    ``VideoTooLong`` or ``VideoTooLarge``, each naming the file.
+    Raises ``CorruptVideo`` (unreadable, no decodable frame), ``UnsupportedFormat``,
+    ``NoVideoStream``, ``VideoTooLong``, ``VideoTooLarge``, ``VideoTooSmall``,
+    ``DecodeTimeout``, ``NotAFile`` or ``DanglingSymlink``, each naming the file.
     """
     name = str(path)
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise InputError(name, f"cannot be read ({exc.strerror or exc})") from None
+    size = _regular_file_size(name)
     if size > limits.max_bytes:
         raise VideoTooLarge(name, f"is {size / 1e6:.0f} MB; the limit is "
                                   f"{limits.max_bytes / 1e6:.0f} MB")
     with _open(name) as container:
         stream = _video_stream(container, name)
-        codec = stream.codec_context
-        if codec.width * codec.height > limits.max_pixels:
-            raise VideoTooLarge(name, f"is {codec.width}x{codec.height}; the limit is "
-                                      f"{limits.max_pixels} pixels a frame")
-        keyframes = _keyframes(container, stream, name)
-        duration = _duration(container, stream)
-        if duration > limits.max_seconds:
-            raise VideoTooLong(name, f"lasts {duration:.0f} s; the limit is "
+        codec = _codec(stream, name)
+        if codec.width and codec.height:
+            _check_size(name, codec.width, codec.height, limits)
+        declared = _declared_duration(container, stream)
+        if declared > limits.max_seconds:
+            raise VideoTooLong(name, f"lasts {declared:.0f} s; the limit is "
                                      f"{limits.max_seconds:.0f} s")
-        first = _first_frame(container, stream, name)
-        rotation = int(round(first.rotation or 0)) % 360
-        width, height = codec.width, codec.height
-        if rotation in (90, 270):
-            width, height = height, width
         fps = float(stream.average_rate or stream.guessed_rate or 0.0)
-        start = _seconds(stream.start_time, stream.time_base) if stream.start_time else 0.0
-        return VideoInfo(
-            path=name, duration=duration, fps=fps, width=width, height=height,
-            rotation=rotation, frame_count=stream.frames or int(round(duration * fps)),
-            codec=codec.name, pixel_format=first.format.name, start=start,
-            keyframes=tuple(keyframes), has_audio=bool(container.streams.audio))
+        packets = _packets(container, stream, name, limits, fps)
+        codec_name = codec.name
+        frames = stream.frames
+        has_audio = bool(container.streams.audio)
+    # Measured, so a missing or false declared duration cannot hide the rest of the video.
+    duration = packets.duration if packets.duration > 0 else declared
+    if duration > limits.max_seconds:
+        raise VideoTooLong(name, f"lasts {duration:.0f} s; the limit is "
+                                 f"{limits.max_seconds:.0f} s")
+    with _open(name) as container:  # a fresh demuxer: raw streams cannot seek back
+        stream = _video_stream(container, name)
+        _codec(stream, name)
+        first = _first_frame(container, stream, name)
+        _check_size(name, first.width, first.height, limits)
+        rotation = int(round(first.rotation or 0)) % 360
+        pixel_format = first.format.name
+        width, height = first.width, first.height
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(
+        path=name, duration=duration, fps=fps, width=width, height=height,
+        rotation=rotation, frame_count=frames or int(round(duration * fps)),
+        codec=codec_name, pixel_format=pixel_format, start=packets.start,
+        keyframes=tuple(packets.keyframes), has_audio=has_audio, timed=packets.timed)
 
 
 def sample_times(info: VideoInfo, count: int | None = 32, rate: float | None = None,
@@ -129,30 +166,40 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
     """The first decodable frame at or after each time (sorted), with as few seeks as possible.
 
     A truncated file gives the frames before the damage; no frame at all is ``CorruptVideo``.
+    A seek that lands past the keyframe it asked for (MPEG-TS seeks by bisecting timestamps and
+    can overshoot by a GOP, or to the end) would leave samples out: from then on the file is
+    read forward from its start instead, so every sample still comes from where it belongs.
     """
     deadline = time.monotonic() + limits.decode_timeout
     frames: list[Frame] = []
     wanted = sorted(times)
-    with _open(info.path) as container:
-        stream = _video_stream(container, info.path)
-        stream.thread_type = "AUTO"  # frame threads: the decoder is the bottleneck
-        # Non-reference frames (most B-frames) are never needed to decode others: skipping them
-        # saves 25-30% of the decoding, and a sample lands at most a frame or two later.
-        stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF"
+    container = _open(info.path)
+    try:
+        stream = _prepared(container, info, keyframes_only)
         decoded = None
+        seekable = info.timed
         position = -np.inf  # time of the last decoded frame
         for target in wanted:
-            keyframe = _keyframe_before(info.keyframes, target)
-            if decoded is None or (keyframe is not None and position < keyframe <= target):
-                decoded = _decode_from(container, stream, keyframe)
-                position = -np.inf
+            keyframe = _keyframe_before(info.keyframes, target) if seekable else None
+            if decoded is None and keyframe == (info.keyframes[0] if info.keyframes else None):
+                keyframe = None  # a fresh demuxer is at the start already
             frame = None
             try:
-                for candidate in decoded:
+                if decoded is None or (keyframe is not None and position < keyframe <= target):
+                    decoded = _seek_to(container, stream, keyframe, info)
+                    if decoded is None:  # overshot: start again, forward only
+                        container.close()
+                        container = _open(info.path)
+                        stream = _prepared(container, info, keyframes_only)
+                        decoded, seekable = _decode_from(container, stream, None, info), False
+                    position = -np.inf
+                for position, candidate in decoded:
                     if time.monotonic() > deadline:
                         raise DecodeTimeout(info.path, f"decoding took over "
                                                        f"{limits.decode_timeout:.0f} s")
-                    position = _seconds(candidate.pts, stream.time_base)
+                    # Every frame, not just the first: the size can change mid-stream.
+                    _check_size(info.path, candidate.width, candidate.height, limits,
+                                f"has a frame at {position:.2f} s of", small_ok=True)
                     if position >= target - 1e-6:
                         frame = candidate
                         break
@@ -161,40 +208,155 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
             if frame is None:
                 break  # past the last frame
             frames.append(Frame(position, _to_bgr(frame)))
+    finally:
+        container.close()
     if not frames:
         raise CorruptVideo(info.path, "no frame could be decoded at the sampled times")
     return frames
 
 
+def _prepared(container, info: VideoInfo, keyframes_only: bool):
+    stream = _video_stream(container, info.path)
+    _codec(stream, info.path)
+    stream.thread_type = "AUTO"  # frame threads: the decoder is the bottleneck
+    # Non-reference frames (most B-frames) are never needed to decode others: skipping them
+    # saves 25-30% of the decoding, and a sample lands at most a frame or two later. Frames of
+    # an untimed stream are timed by their count, so none may be skipped there.
+    if info.timed:
+        stream.codec_context.skip_frame = "NONKEY" if keyframes_only else "NONREF"
+    return stream
+
+
+def _seek_to(container, stream, keyframe: float | None, info: VideoInfo) -> Iterator | None:
+    """(time, frame) from ``keyframe`` on; None when the demuxer landed after it."""
+    decoded = _decode_from(container, stream, keyframe, info)
+    if keyframe is None:
+        return decoded
+    first = next(decoded, None)
+    if first is None or first[0] > keyframe + 1e-3:
+        return None
+    return itertools.chain([first], decoded)
+
+
+def _regular_file_size(name: str) -> int:
+    """The file's size; a directory, FIFO (which would hold a decoder forever), device or
+    dangling symlink is refused by name before FFmpeg sees it."""
+    try:
+        status = os.stat(name)
+    except FileNotFoundError:
+        if os.path.lexists(name):
+            raise DanglingSymlink(name, "is a symbolic link to a file that does not exist") \
+                from None
+        raise InputError(name, "cannot be read (no such file)") from None
+    except OSError as exc:
+        raise InputError(name, f"cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(status.st_mode):
+        from moderation.sources import file_kind
+
+        raise NotAFile(name, f"is {file_kind(status.st_mode)}, not a regular file")
+    return status.st_size
+
+
 def _open(name: str):
     try:
-        return av.open(name, metadata_errors="ignore")
+        container = av.open(name, metadata_errors="ignore", container_options=_OPEN_OPTIONS)
+    except av.error.ArgumentError:
+        # What FFmpeg answers for a demuxer outside the whitelist (concat, hls, svg_pipe...).
+        raise UnsupportedFormat(name, f"is not a video in an allowed format "
+                                      f"({ALLOWED_FORMATS_TEXT})") from None
     except _DECODE_ERRORS + (OSError,) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise CorruptVideo(name, f"is not a video PyAV can open ({reason})") from None
+    if not set(container.format.name.split(",")) & set(ALLOWED_FORMATS):
+        container.close()
+        raise UnsupportedFormat(name, f"is {container.format.name}, not a video in an allowed "
+                                      f"format ({ALLOWED_FORMATS_TEXT})")
+    return container
 
 
 def _video_stream(container, name: str):
-    if not container.streams.video:
+    try:
+        streams = list(container.streams.video)
+    except _DECODE_ERRORS as exc:
+        raise CorruptVideo(name, f"its streams cannot be read ({exc})") from None
+    if not streams:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         raise NoVideoStream(name, f"has no video stream ({', '.join(kinds)})")
-    return container.streams.video[0]
+    return streams[0]
 
 
-def _keyframes(container, stream, name: str) -> list[float]:
-    """Keyframe times from a pass over the packets (no decoding: milliseconds a clip)."""
-    times = []
+def _codec(stream, name: str):
+    """The stream's decoder context; None when FFmpeg has no decoder for it (an SVG, say)."""
+    codec = stream.codec_context
+    if codec is None:
+        raise CorruptVideo(name, "its video stream has no decoder here")
+    return codec
+
+
+def _check_size(name: str, width: int, height: int, limits: VideoLimits,
+                what: str = "is", small_ok: bool = False) -> None:
+    if width * height > limits.max_pixels:
+        raise VideoTooLarge(name, f"{what} {width}x{height}; the limit is "
+                                  f"{limits.max_pixels} pixels a frame")
+    if min(width, height) < limits.min_side and not small_ok:
+        raise VideoTooSmall(name, f"{what} {width}x{height}; frames need at least "
+                                  f"{limits.min_side} px a side to show a face that can be "
+                                  "judged")
+
+
+@dataclass(frozen=True)
+class _Packets:
+    start: float
+    duration: float
+    keyframes: list[float]
+    timed: bool
+
+
+def _packets(container, stream, name: str, limits: VideoLimits, fps: float) -> _Packets:
+    """Keyframes and the real time span from one pass over the video packets (no decoding:
+    milliseconds a clip), bounded in time and stopped as soon as the video runs past the
+    duration limit (a header may declare 10 s for three hours)."""
+    deadline = time.monotonic() + limits.probe_timeout
+    tick = 1.0 / fps if fps > 0 else 0.04
+    keyframes: list[float] = []
+    first = last = None
+    length = tick
+    clock = 0.0  # for packets without timestamps
+    timed = True
     try:
         for packet in container.demux(stream):
-            if packet.is_keyframe and packet.pts is not None:
-                times.append(_seconds(packet.pts, stream.time_base))
+            if packet.size == 0:
+                continue  # the demuxer's final flush packet
+            if time.monotonic() > deadline:
+                raise DecodeTimeout(name, f"reading its packets took over "
+                                          f"{limits.probe_timeout:.0f} s")
+            stamp = packet.pts if packet.pts is not None else packet.dts
+            length = _seconds(packet.duration, stream.time_base) if packet.duration else tick
+            if stamp is None:
+                timed = False
+                at, clock = clock, clock + length
+            else:
+                at = _seconds(stamp, stream.time_base)
+            first = at if first is None else min(first, at)
+            last = at if last is None else max(last, at)
+            if last - first > limits.max_seconds:
+                raise VideoTooLong(name, f"runs past {limits.max_seconds:.0f} s, the limit "
+                                         "(measured from its packets)")
+            if packet.is_keyframe:
+                keyframes.append(at)
     except _DECODE_ERRORS:
-        pass  # a damaged tail: the keyframes before it still count
-    container.seek(0, stream=stream) if times else None
-    return sorted(times)
+        pass  # a damaged tail: what came before it still counts
+    if first is None:
+        return _Packets(0.0, 0.0, [], True)
+    # The latest frame lasts as long as the last packet in decoding order says (a packet's
+    # duration is its distance to the next in decoding order, which B-frames reorder).
+    duration = last - first + length
+    if not timed:
+        return _Packets(0.0, duration, [], False)
+    return _Packets(first, duration, sorted(keyframes), True)
 
 
-def _duration(container, stream) -> float:
+def _declared_duration(container, stream) -> float:
     if stream.duration:
         return _seconds(stream.duration, stream.time_base)
     if container.duration:
@@ -204,7 +366,6 @@ def _duration(container, stream) -> float:
 
 def _first_frame(container, stream, name: str):
     try:
-        container.seek(0, stream=stream)
         for frame in container.decode(stream):
             return frame
     except _DECODE_ERRORS as exc:
@@ -218,10 +379,23 @@ def _keyframe_before(keyframes: Sequence[float], target: float) -> float | None:
     return keyframes[index] if index >= 0 else None
 
 
-def _decode_from(container, stream, keyframe: float | None) -> Iterator:
-    offset = 0 if keyframe is None else int(round(keyframe / stream.time_base))
-    container.seek(offset, stream=stream, backward=True)
-    return (frame for frame in container.decode(stream) if frame.pts is not None)
+def _decode_from(container, stream, keyframe: float | None, info: VideoInfo) -> Iterator:
+    """(time, frame) from ``keyframe`` on; from where the demuxer is when None (the start of a
+    freshly opened file: raw streams cannot seek)."""
+    if keyframe is not None:
+        container.seek(int(round(keyframe / stream.time_base)), stream=stream, backward=True)
+    tick = 1.0 / info.fps if info.fps > 0 else 0.04
+    return _timed_frames(container, stream, info.timed, info.start, tick)
+
+
+def _timed_frames(container, stream, timed: bool, start: float, tick: float) -> Iterator:
+    count = 0
+    for frame in container.decode(stream):
+        if frame.pts is not None:
+            yield _seconds(frame.pts, stream.time_base), frame
+        elif not timed:
+            yield start + count * tick, frame
+        count += 1
 
 
 def _to_bgr(frame) -> np.ndarray:

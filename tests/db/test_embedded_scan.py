@@ -47,3 +47,48 @@ def test_a_missing_or_corrupt_file_is_reported_not_crashed(tmp_path):
     verdict = json.loads(moderation(tmp_path, "scan", poison).stdout)
     assert verdict["decision"] == "unprocessable" and "poison.mp4" in verdict["reasons"][0][
         "message"]
+
+
+def test_sources_that_are_not_video_files_are_named(tmp_path):
+    folder = tmp_path / "folder.mp4"
+    folder.mkdir()
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    dangling = tmp_path / "dangling.mp4"
+    dangling.symlink_to(tmp_path / "gone.mp4")
+    outside = tmp_path / "shadow.mp4"
+    outside.symlink_to("/etc/shadow")
+    for path, message in [(folder, "is a directory"), (fifo, "is a named pipe (FIFO)"),
+                          (dangling, "is a symbolic link to a file that does not exist"),
+                          (outside, "is not a file under the upload folders")]:
+        result = moderation(tmp_path, "scan", path)  # returns at once, even for the FIFO
+        assert result.returncode == 2 and f"{path.name}: {message}" in result.stderr
+
+
+def test_an_ffconcat_list_and_thin_frames_end_unprocessable(tmp_path):
+    from tests.video import hostile
+
+    other = hostile.matroska(tmp_path / "other.mkv")
+    listing = hostile.concat_list(tmp_path / "list.mp4", other)
+    thin = hostile.extreme_frames(tmp_path / "thin.mkv", 2, 4096)
+    for path, code in [(listing, "unsupported_format"), (thin, "too_small")]:
+        verdict = json.loads(moderation(tmp_path, "scan", path).stdout)
+        assert (verdict["decision"], verdict["reasons"][0]["code"]) == ("unprocessable", code)
+
+
+def test_a_swap_after_real_footage_in_a_file_without_duration_is_found(tmp_path):
+    """3 s of a real clip, then 10 s of a swap, in Matroska without a Duration element: the
+    sampling once trusted the missing duration and saw only the start (allow)."""
+    if not VIDEOS.is_dir():
+        pytest.skip(f"{VIDEOS} is absent: the shared clips are needed")
+    from moderation.video.reader import probe
+    from tests.video import hostile
+
+    path = hostile.spliced(tmp_path / "hidden.mkv", [
+        (VIDEOS / "real_ffpp_c23_634.mp4", 0.0, 3.0),
+        (VIDEOS / "fake_ffpp_c23_deepfakes_519_515.mp4", 5.0, 15.0)])
+    assert probe(path).duration == pytest.approx(13.0, abs=0.1)
+    verdict = json.loads(moderation(tmp_path, "scan", path).stdout)
+    assert verdict["decision"] == "review", verdict  # swap_detected: no one is enrolled here
+    assert any(reason["code"] == "swap_detected" and reason["end"] > 3.0
+               for reason in verdict["reasons"])

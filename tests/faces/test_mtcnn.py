@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from moderation.config import Settings
 from moderation.faces.detection import available_detectors, build_detector
@@ -59,3 +60,19 @@ def test_video_search_finds_what_the_full_search_finds(detector):
     assert all(full) and all(propagated)
     for everywhere, around in zip(full, propagated, strict=True):
         assert box_iou(everywhere[0].box, around[0].box) > 0.8
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (4001, 17), (4096, 2), (2, 4096), (32, 32),
+                                           (32, 8192), (45, 45)])
+def test_tiny_and_extreme_frames_have_no_faces_and_no_crash(detector, height, width):
+    # Once torch.cat() of an empty pyramid and an OpenCV resize to 0 px; a video mixing them
+    # with normal frames goes through detect_video's propagation too.
+    frames = [np.full((height, width, 3), 128, np.uint8)] * 6
+    assert detector.detect(frames[:1]) == [[]]
+    assert detector.detect_video(frames) == [[]] * 6
+
+
+def test_a_frame_whose_pyramid_is_empty_finds_nothing(detector):
+    # min_face above the frame's side: the proposal stage has no scale to run at.
+    boxes, image_index = detector._proposals(torch.zeros(1, 3, 20, 20), 40.0, 0.6)
+    assert boxes.shape[0] == 0 and image_index.shape[0] == 0

@@ -4,6 +4,7 @@ written straight into the tables (no detector runs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import pytest
@@ -15,6 +16,7 @@ from moderation.db.persons import enroll
 from moderation.gate.app import create_app
 
 TOKEN = "t0ken"
+SOURCE_ROOT = Path("/videos")
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -35,7 +37,8 @@ class StandInQueue:
 
 @pytest.fixture()
 def settings(postgres_url) -> Settings:
-    return Settings(database_url=postgres_url, api_token=TOKEN)
+    # Stand-in uploads live under /videos (nothing needs to exist there to be registered).
+    return Settings(database_url=postgres_url, api_token=TOKEN, source_roots=[SOURCE_ROOT])
 
 
 @pytest.fixture()

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tests.gate.conftest import AUTH
+import pytest
+
+from moderation.config import Settings
+from tests.gate.conftest import AUTH, TOKEN
+
+
+@pytest.fixture()
+def settings(postgres_url, astronaut_folder, tmp_path):
+    return Settings(database_url=postgres_url, api_token=TOKEN,
+                    source_roots=[astronaut_folder, tmp_path])
 
 
 def test_enrol_a_person_from_a_photo_and_refuse_a_missing_one(client, astronaut_folder,
@@ -23,3 +32,15 @@ def test_enrol_a_person_from_a_photo_and_refuse_a_missing_one(client, astronaut_
     assert missing in response.json()["detail"]
     assert [p["name"] for p in client.get("/v1/persons", headers=AUTH).json()] == [
         "Eileen Collins"]
+
+
+def test_enrolment_sources_outside_the_roots_are_refused_alike(client):
+    answers = []
+    for source in ("/etc/passwd", "/etc/no-such-file.jpg"):
+        response = client.post("/v1/persons", headers=AUTH,
+                               json={"name": "Nobody", "sources": [source]})
+        assert response.status_code == 422
+        answers.append(response.json())
+    assert answers[0] == answers[1]  # says nothing about what exists there
+    assert answers[0]["detail"][0]["loc"] == ["body", "sources", 0]
+    assert client.get("/v1/persons", headers=AUTH).json() == []

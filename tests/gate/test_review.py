@@ -158,3 +158,43 @@ def test_the_chart_geometry():
     single = score_chart([3.0], [1.7], None, width=104, height=56)
     assert single.line == "52.0,4.0" and single.threshold_y is None  # centred, clipped to 1
     assert score_chart([], [], 0.5) is None
+
+
+def _login(client):
+    response = client.post("/review/login", data={"token": TOKEN}, follow_redirects=False)
+    assert response.status_code == 303
+    return client.cookies[SESSION_COOKIE]
+
+
+def test_each_login_gets_its_own_session_and_logout_ends_it(client, flagged):
+    first = _login(client)
+    csrf_first = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/review").text)
+    client.cookies.clear()
+    second = _login(client)
+    csrf_second = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/review").text)
+    assert first != second and csrf_first.group(1) != csrf_second.group(1)
+    assert TOKEN not in first and len(first) == 64
+    client.post("/review/logout")
+    # The ended session's cookie, replayed, gets nothing; the other session still works.
+    assert client.get("/review", cookies={SESSION_COOKIE: second}).status_code == 401
+    assert client.get("/review", cookies={SESSION_COOKIE: first}).status_code == 200
+
+
+def test_one_sessions_csrf_token_does_not_pass_for_another(client, flagged, sessions):
+    _login(client)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', client.get("/review").text).group(1)
+    client.cookies.clear()
+    _login(client)
+    response = client.post(f"/review/{flagged['review']}", data={
+        "decision": "allow", "reviewer": "rita", "csrf": csrf})
+    assert response.status_code == 403
+    with sessions() as session:
+        assert session.query(Review).filter(Review.upload_id == flagged["review"]).count() == 0
+
+
+def test_logins_are_throttled_after_five_wrong_tokens(client):
+    for _ in range(5):
+        assert client.post("/review/login", data={"token": "guess"}).status_code == 401
+    refused = client.post("/review/login", data={"token": TOKEN}, follow_redirects=False)
+    assert refused.status_code == 429 and "Too many wrong tokens" in refused.text
+    assert SESSION_COOKIE not in client.cookies

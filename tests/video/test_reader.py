@@ -8,7 +8,14 @@ import av
 import numpy as np
 import pytest
 
-from moderation.errors import CorruptVideo, InputError, NoVideoStream, VideoTooLarge, VideoTooLong
+from moderation.errors import (
+    CorruptVideo,
+    InputError,
+    NoVideoStream,
+    VideoTooLarge,
+    VideoTooLong,
+    VideoTooSmall,
+)
 from moderation.video.reader import VideoLimits, probe, read_frames, sample_times
 from tests.conftest import SHARED
 from tests.video.conftest import audio_only, encode
@@ -108,8 +115,11 @@ def test_odd_pixel_formats(tmp_path, pix_fmt, codec):
 
 
 def test_tiny_frames(tmp_path):
-    info = probe(encode(tmp_path / "tiny.mp4", count=4, width=16, height=16))
-    assert read_frames(info, sample_times(info, count=2))[0].image.shape == (16, 16, 3)
+    info = probe(encode(tmp_path / "tiny.mp4", count=4, width=32, height=32))
+    assert read_frames(info, sample_times(info, count=2))[0].image.shape == (32, 32, 3)
+    # Below the smallest side no face can be judged: unprocessable, not "no face, allow".
+    with pytest.raises(VideoTooSmall, match=r"small\.mp4: is 16x32; frames need at least 32"):
+        probe(encode(tmp_path / "small.mp4", count=4, width=16, height=32))
 
 
 def test_audio_only_has_no_video_stream(tmp_path):

@@ -3,6 +3,7 @@ consuming a queue of its own."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -50,8 +51,11 @@ def queue(broker):
 
 
 @pytest.fixture(scope="session")
-def worker_env(postgres_url) -> dict[str, str]:
-    return {"MODERATION_DATABASE_URL": postgres_url, "MODERATION_BROKER_URL": BROKER}
+def worker_env(postgres_url, tmp_path_factory) -> dict[str, str]:
+    # Uploads are the shared clips and files the tests write under pytest's temporary folder.
+    roots = [str(VIDEOS.resolve()), str(tmp_path_factory.getbasetemp().resolve())]
+    return {"MODERATION_DATABASE_URL": postgres_url, "MODERATION_BROKER_URL": BROKER,
+            "MODERATION_SOURCE_ROOTS": json.dumps(roots)}
 
 
 @pytest.fixture()
