@@ -358,7 +358,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                       threshold=args.threshold, out_dir=args.out)
     for task, numbers in report["tasks"].items():
         print(f"{task}: video AUC {numbers['video']['auc']}, AP {numbers['video']['ap']}; "
-              f"frame AUC {numbers['frame']['auc']}; real flagged {numbers['real_flagged']}, "
+              f"frame AUC {numbers['frame']['auc']}; real flagged {numbers['real_flagged']} "
+              f"(frames {numbers['real_frames_flagged']}), "
               f"caught {numbers['caught']}")
     print(f"report and curves in {args.out}", file=sys.stderr)
     return 0

@@ -116,6 +116,7 @@ def test_swap_metrics_match_the_hand_computed_ones():
     assert swap["frame"]["ap"] == pytest.approx(41 / 48)
     assert (swap["frame"]["positives"], swap["frame"]["negatives"]) == (4, 4)
     assert swap["real_flagged"] == pytest.approx(1 / 3)
+    assert swap["real_frames_flagged"] == pytest.approx(1 / 4)  # 0.6 of 0.1, 0.2, 0.4, 0.6
     assert swap["caught"] == pytest.approx(2 / 3)
     assert report["threshold"] == 0.5
     assert all(crops is False for _, crops in scorer.calls)
