@@ -109,14 +109,30 @@ def test_the_shipped_checkpoint_loads_and_scores_the_shared_crops(shipped):
     if not CROPS.is_dir():
         pytest.skip(f"{CROPS} is absent: the shared crops are needed")
     assert shipped.config.model == "mobilenet_v2" and 0.5 <= shipped.threshold < 1.0
-    # the card's numbers travel with the weights (the shipped detector is a soup of fine-tunes)
-    assert shipped.config.metrics["soup"]["dev"]["video_auc"] > 0.5
-    assert len(shipped.config.training["soup_of"]) == 3
+    # the card's numbers travel with the weights: real sources, the video threshold, baseline
+    metrics = shipped.config.metrics
+    assert set(metrics["real_sources"]) == {"lfw", "clips", "dfdc"}
+    assert metrics["calibration"]["threshold"] == shipped.threshold
+    assert metrics["calibration"]["video_false_positive_rate"] <= 0.01
+    assert not metrics["source_baseline"]["leaks"]
     paths = sorted(CROPS.glob("*/*.png"))
     labels = [int(path.parent.name == "fake") for path in paths]
     scores = [shipped.score_path(path, crops=True).score for path in paths]
     assert all(0.0 <= score <= 1.0 for score in scores)
     assert roc_auc_score(labels, scores) > 0.6  # measured 0.785; chance is 0.5
+
+
+def test_the_shipped_checkpoint_scores_development_crops_as_whole_images(shipped):
+    dev = SHARED / "data" / "dev" / "dfdc-crops"
+    if not dev.is_dir():
+        pytest.skip(f"{dev} is absent: the development crops of ../shared are needed")
+    real = [shipped.score_path(p) for p in sorted((dev / "real").iterdir())[:30]]
+    fake = [shipped.score_path(p) for p in sorted((dev / "fake").iterdir())[:30]]
+    scored = [r for r in real + fake if r.score is not None]
+    assert len(scored) >= 50  # a tight crop's face is found (the padded second look)
+    assert all(0.0 <= r.score <= 1.0 and r.faces >= 1 for r in scored)
+    flagged = [r for r in real if r.score is not None and r.score >= shipped.threshold]
+    assert len(flagged) <= 3  # measured 1.2% of all 500 flagged at the shipped threshold
 
 
 def test_a_photo_is_scored_through_face_detection(shipped, astronaut, tmp_path):
