@@ -231,7 +231,9 @@ class SwapTrainingSet(Dataset):
             target_landmarks=None if mode == "self" else self.index.landmarks[target],
             source_id=str(self.index.keys[source]), target_id=str(self.index.keys[target]),
             extra={"round": round_index, "source": str(self.index.sources[source]),
-                   "target_source": str(self.index.sources[target])})
+                   "target_source": str(self.index.sources[target]),
+                   # the training crop's (margin, shift x, shift y, OpenCV border mode)
+                   "framing": None if framing is None else [float(v) for v in framing]})
         box = self.index.boxes[target] * np.concatenate([scale_t, scale_t])
         # Outside the image nothing was blended, whatever the border of the picture.
         mask_framing = None if framing is None else framing[:3] + (cv2.BORDER_CONSTANT,)
