@@ -62,17 +62,20 @@ def training_rates(detector: SwapDetector, settings: Settings) -> dict[str, floa
     from moderation.detector.boundary import BoundaryModel, boundary_loss
     from moderation.training.data import SwapTrainingSet
     from moderation.training.faces_index import build_index
+    from moderation.training.train import freeze_blocks
 
     rates = {}
     size = detector.config.input_size
     batch, labels = torch.randn(32, 3, size, size), torch.randint(0, 2, (32,))
     maps = torch.rand(32, size // 4, size // 4)
-    for boundary in (False, True):
+    for boundary, frozen in ((False, 0), (True, 0), (False, 4)):
         # A copy: the training steps change weights and batch-norm statistics.
         model = copy.deepcopy(detector.model).train()
+        freeze_blocks(model, frozen)
         if boundary:
             model = BoundaryModel(model, detector.config.model, size)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
+                                      lr=1e-5)
         for step in range(6):
             if step == 1:  # the first step warms up (allocations, optimiser state): untimed
                 start = time.perf_counter()
@@ -86,6 +89,7 @@ def training_rates(detector: SwapDetector, settings: Settings) -> dict[str, floa
             loss.backward()
             optimizer.step()
         head = " with the boundary head" if boundary else ""
+        head += f", first {frozen} blocks frozen (make train)" if frozen else ""
         rates[f"training steps{head}, samples/s (batch 32, model only)"] = (
             5 * 32 / (time.perf_counter() - start))
 

@@ -14,7 +14,7 @@ from moderation.detector.checkpoint import DetectorConfig, load_checkpoint
 from moderation.detector.preprocess import prepare
 from moderation.detector.registry import build_model
 from moderation.detector.scores import MediaScore, TrackScore
-from moderation.faces.crops import crop_face, locate_face, reframe_crop
+from moderation.faces.crops import crop_face, detect_padded, reframe_crop
 from moderation.faces.scan import FaceScanner, VideoFaces
 from moderation.images import read_image
 
@@ -93,8 +93,7 @@ class SwapDetector:
         image = read_image(path)
         detections = self.scanner.detector.detect([image])[0]
         if not detections:  # a face cut by the photo's edges (a tight crop) is looked for again
-            found = locate_face(image, self.scanner.detector)
-            detections = [found] if found is not None else []
+            detections = detect_padded(image, self.scanner.detector)
         face_crops = [crop_face(image, d, self.config.crop) for d in detections]
         scores = [float(s) for s in self.score_crops(face_crops)]
         return self._result(path, max(scores) if scores else None, len(scores), scores, [])

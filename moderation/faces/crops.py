@@ -77,13 +77,17 @@ def locate_face(image: np.ndarray, detector) -> Detection | None:
     """The largest face of ``image`` found by ``detector``, looked for in the image and, when
     none is found there, in the image padded by its own edge pixels; None if neither finds one.
     Boxes are in ``image``'s pixels (they may reach past its edges)."""
-    found = detector.detect([image])[0]
-    if not found:
-        height, width = image.shape[:2]
-        pad = int(CROP_PAD * max(height, width))
-        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        found = [_shifted(d, -pad) for d in detector.detect([padded])[0]]
+    found = detector.detect([image])[0] or detect_padded(image, detector)
     return max(found, key=lambda d: d.side) if found else None
+
+
+def detect_padded(image: np.ndarray, detector) -> list[Detection]:
+    """The faces ``detector`` finds in ``image`` padded by its own edge pixels, in ``image``'s
+    pixels: the second look for a face cut by the image's edges."""
+    height, width = image.shape[:2]
+    pad = int(CROP_PAD * max(height, width))
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return [_shifted(d, -pad) for d in detector.detect([padded])[0]]
 
 
 def reframe_crop(image: np.ndarray, detector, geometry: CropGeometry) -> np.ndarray:

@@ -22,8 +22,7 @@ from tqdm import tqdm
 from moderation.detector.aggregate import track_score, video_score
 from moderation.detector.scores import TrackScore
 from moderation.errors import ModerationError
-
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm"})
+from moderation.training.evaluate import VIDEO_SUFFIXES
 
 
 @dataclass

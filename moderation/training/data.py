@@ -21,7 +21,7 @@ from moderation.detector.boundary import boundary_target
 from moderation.detector.checkpoint import DetectorConfig
 from moderation.detector.preprocess import prepare
 from moderation.errors import ConfigError
-from moderation.faces.crops import CropGeometry, crop_face
+from moderation.faces.crops import CropGeometry, crop_face, crop_matrix
 from moderation.faces.detection import Detection
 from moderation.images import read_image
 from moderation.synth.functional import degrade as D
@@ -59,16 +59,14 @@ class FramingJitter:
 
 
 def framed_crop(image: np.ndarray, box: np.ndarray, size: int, framing: tuple) -> np.ndarray:
-    """``size`` px square crop of ``box`` with a drawn framing (see ``FramingJitter.draw``)."""
+    """``size`` px square crop of ``box`` with a drawn framing (see ``FramingJitter.draw``):
+    the worker's crop geometry around the box moved by the drawn shift."""
     margin, dx, dy, border = framing
-    x1, y1, x2, y2 = (float(v) for v in box)
-    face = max(x2 - x1, y2 - y1)
-    side = face * (1.0 + 2.0 * margin)
-    scale = size / side
-    centre_x, centre_y = (x1 + x2) / 2 + dx * face, (y1 + y2) / 2 + dy * face
-    matrix = np.array([[scale, 0, size / 2 - centre_x * scale],
-                       [0, scale, size / 2 - centre_y * scale]])
+    face = float(max(box[2] - box[0], box[3] - box[1]))
+    moved = np.float32(box) + np.float32([dx, dy, dx, dy]) * face
+    matrix = crop_matrix(Detection(moved, 1.0), CropGeometry(size=size, margin=margin))
     # Area-like filtering when shrinking a lot: warpAffine alone would alias large faces.
+    scale = matrix[0, 0]
     if scale < 0.5:
         factor = 0.5 / scale
         image = cv2.resize(image, None, fx=1 / factor, fy=1 / factor,
@@ -163,6 +161,7 @@ class SwapTrainingSet(Dataset):
         self.weights = index.sampling_weights(members, source_weights)
         self.source_names = sorted(set(index.sources.tolist()))
         self.last_row = -1  # the index row framed by the latest sample (real, or fake's B)
+        self.last_side = 0  # the longer side of that row's image as stored
         self.epoch = 0
         self._generators: dict[tuple[str, int], FakeGenerator] = {}
         self.geometry = CropGeometry(size=config.input_size, margin=config.crop.margin,
@@ -198,11 +197,8 @@ class SwapTrainingSet(Dataset):
     def real_crop(self, rng: np.random.Generator, framing: tuple | None = None) -> np.ndarray:
         row = self.last_row = self.draw_member(rng)
         image = read_image(self.index.path(row))
+        self.last_side = max(image.shape[:2])
         return self._crop(image, self.index.boxes[row], framing)
-
-    def image_side(self, row: int) -> int:
-        """The longer side of the row's image as stored (its native resolution)."""
-        return max(read_image(self.index.path(row)).shape[:2])
 
     def _crop(self, image: np.ndarray, box: np.ndarray, framing: tuple | None) -> np.ndarray:
         if framing is None:
@@ -221,6 +217,7 @@ class SwapTrainingSet(Dataset):
         target = self.last_row = self.draw_member(rng)
         source = target if mode == "self" else self._partner(target, rng)
         target_image = read_image(self.index.path(target))
+        self.last_side = max(target_image.shape[:2])
         source_image = target_image if source == target else read_image(
             self.index.path(source))
         scale_t = WORK_SIZE / np.float32(target_image.shape[1::-1])

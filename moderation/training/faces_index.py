@@ -34,11 +34,11 @@ from moderation.errors import ConfigError, InputError, ModerationError
 from moderation.faces.crops import CROP_PAD, locate_face
 from moderation.images import read_image
 from moderation.synth.bank import list_images
+from moderation.training.evaluate import VIDEO_SUFFIXES
 
 BATCH = 64
 REGION_SIDE = 256  # saved video regions: the generator's working size
 REGION_SCALE = 2.0  # region side over face box side: room for margins up to 0.5
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm"})
 SOURCE_KINDS = ("photos", "videos", "crops")
 
 
@@ -189,17 +189,18 @@ def build_sources(specs: list[SourceSpec], settings: Settings, frames_dir: Path,
     return FaceIndex.concatenate(parts)
 
 
-def _drawn(keys: list[str], limit: int | None, seed: int) -> list[str]:
+def _drawn(spec: SourceSpec, limit: int | None, seed: int) -> list[str]:
+    """``limit`` images of the source's folder drawn at random (all when None)."""
+    keys = list_images(spec.folder)
+    if not keys:
+        raise ConfigError(f"{spec.folder}: contains no images")
     order = np.random.default_rng(seed).permutation(len(keys))
     return [keys[i] for i in (order[:limit] if limit else order)]
 
 
 def _index_photos(spec: SourceSpec, measurer: _Measurer, limit: int | None,
                   seed: int) -> FaceIndex:
-    keys = list_images(spec.folder)
-    if not keys:
-        raise ConfigError(f"{spec.folder}: contains no images")
-    chosen = _drawn(keys, limit, seed)
+    chosen = _drawn(spec, limit, seed)
     rows: list[tuple[str, str, np.ndarray, np.ndarray]] = []
     progress = tqdm(total=len(chosen), desc=f"index {spec.name}", unit="photo")
     for start in range(0, len(chosen), BATCH):
@@ -227,10 +228,7 @@ def _index_photos(spec: SourceSpec, measurer: _Measurer, limit: int | None,
 def _index_crops(spec: SourceSpec, measurer: _Measurer, limit: int | None,
                  seed: int) -> FaceIndex:
     """Tight crops: the detector's box where it finds the face, else the whole crop."""
-    keys = list_images(spec.folder)
-    if not keys:
-        raise ConfigError(f"{spec.folder}: contains no images")
-    chosen = _drawn(keys, limit, seed)
+    chosen = _drawn(spec, limit, seed)
     rows = []
     for key in tqdm(chosen, desc=f"index {spec.name}", unit="crop"):
         try:

@@ -22,7 +22,7 @@ def source_features(dataset, item: int) -> tuple[np.ndarray, int]:
     names = dataset.source_names
     one_hot = np.zeros(len(names), np.float32)
     one_hot[names.index(str(dataset.index.sources[row]))] = 1.0
-    side = float(max(dataset.image_side(row), 1))
+    side = float(max(dataset.last_side, 1))
     outside = float(np.mean(np.all(crop == 0, axis=2)))  # black borders where the image ends
     return np.concatenate([one_hot, [np.log(side), outside, margin]]).astype(np.float32), label
 

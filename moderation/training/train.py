@@ -118,7 +118,7 @@ def train(config: TrainConfig, settings=None) -> list[RoundResult]:
     model = build_model(config.model)
     if config.init is not None:
         model.load_state_dict(_initial_weights(config.init, detector))
-    frozen = _freeze(model, config.freeze_blocks)
+    frozen = freeze_blocks(model, config.freeze_blocks)
     trainee = model  # what the optimiser trains: the classifier, or it and a boundary head
     if config.boundary_weight > 0:
         trainee = BoundaryModel(model, config.model, detector.input_size)
@@ -200,7 +200,7 @@ def _initial_weights(path: Path, detector: DetectorConfig) -> dict:
     return state
 
 
-def _freeze(model, blocks: int) -> torch.nn.Module | None:
+def freeze_blocks(model, blocks: int) -> torch.nn.Module | None:
     """Freeze the first ``blocks`` of the backbone's ``features``: on this 2-core CPU the
     backward pass through the high-resolution early blocks is most of a step (freezing four of
     MobileNetV2's 19 makes a step 1.7 times faster), and they hold generic edge and texture

@@ -50,12 +50,9 @@ def test_a_missing_or_corrupt_file_is_reported_not_crashed(tmp_path):
 
 
 def test_sources_that_are_not_video_files_are_named(tmp_path):
-    folder = tmp_path / "folder.mp4"
-    folder.mkdir()
-    fifo = tmp_path / "pipe.mp4"
-    os.mkfifo(fifo)
-    dangling = tmp_path / "dangling.mp4"
-    dangling.symlink_to(tmp_path / "gone.mp4")
+    from tests.video import hostile
+
+    folder, fifo, dangling = hostile.not_regular_files(tmp_path)
     outside = tmp_path / "shadow.mp4"
     outside.symlink_to("/etc/shadow")
     for path, message in [(folder, "is a directory"), (fifo, "is a named pipe (FIFO)"),

@@ -119,7 +119,7 @@ def test_the_shipped_checkpoint_loads_and_scores_the_shared_crops(shipped):
     labels = [int(path.parent.name == "fake") for path in paths]
     scores = [shipped.score_path(path, crops=True).score for path in paths]
     assert all(0.0 <= score <= 1.0 for score in scores)
-    assert roc_auc_score(labels, scores) > 0.6  # measured 0.785; chance is 0.5
+    assert roc_auc_score(labels, scores) > 0.6  # measured 0.942 (re-framed crops); chance 0.5
 
 
 def test_the_shipped_checkpoint_scores_development_crops_as_whole_images(shipped):

@@ -137,7 +137,7 @@ class _LeakyTrainingSet:
     def __init__(self, index: FaceIndex, length: int):
         self.index, self.length = index, length
         self.source_names = sorted(set(index.sources.tolist()))
-        self.last_row = -1
+        self.last_row, self.last_side = -1, 250
 
     def __len__(self):
         return self.length
@@ -147,9 +147,6 @@ class _LeakyTrainingSet:
         candidates = np.flatnonzero((self.index.sources == "dfdc") == bool(label))
         self.last_row = int(candidates[item % len(candidates)])
         return np.full((8, 8, 3), 100, np.uint8), label, None, 0.3
-
-    def image_side(self, row):
-        return 250
 
 
 def test_the_source_baseline_finds_no_label_in_the_mix_and_catches_a_leaky_one(mixed_index):

@@ -4,6 +4,7 @@ declared duration is missing or false, damaged copies."""
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 from fractions import Fraction
@@ -38,6 +39,17 @@ def sdp(path: Path) -> Path:
 def svg(path: Path) -> Path:
     path.write_text(SVG)
     return path
+
+
+def not_regular_files(folder: Path) -> tuple[Path, Path, Path]:
+    """A directory, a FIFO and a dangling symlink, each named like a video."""
+    directory = folder / "folder.mp4"
+    directory.mkdir()
+    fifo = folder / "pipe.mp4"
+    os.mkfifo(fifo)
+    dangling = folder / "dangling.mp4"
+    dangling.symlink_to(folder / "gone.mp4")
+    return directory, fifo, dangling
 
 
 def counted_frame(index: int, width: int, height: int) -> np.ndarray:

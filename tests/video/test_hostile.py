@@ -121,12 +121,7 @@ def test_the_packet_pass_is_bounded_in_time(tmp_path):
 
 
 def test_not_regular_files_are_named_for_what_they_are(tmp_path):
-    folder = tmp_path / "folder.mp4"
-    folder.mkdir()
-    fifo = tmp_path / "pipe.mp4"
-    os.mkfifo(fifo)
-    dangling = tmp_path / "dangling.mp4"
-    dangling.symlink_to(tmp_path / "gone.mp4")
+    folder, fifo, dangling = hostile.not_regular_files(tmp_path)
     with pytest.raises(NotAFile, match=r"folder\.mp4: is a directory, not a regular file"):
         probe(folder)
     with pytest.raises(NotAFile, match=r"pipe\.mp4: is a named pipe \(FIFO\)"):
