@@ -18,7 +18,7 @@ from moderation.faces.detection import Detection, FaceDetector, build_detector
 from moderation.faces.identity import FaceDescriber, Gallery, Match, track_descriptor
 from moderation.faces.landmarks import LandmarkDetector
 from moderation.faces.tracking import Track, TrackerConfig, colour_signature, link_tracks
-from moderation.video.reader import Frame, VideoInfo, VideoLimits, probe, read_frames, sample_times
+from moderation.video.reader import Frame, VideoInfo, VideoLimits, probe_streams, read_streams
 
 
 @dataclass(frozen=True)
@@ -39,13 +39,14 @@ class FaceRecord:
 
 @dataclass
 class VideoFaces:
-    info: VideoInfo
+    info: VideoInfo  # of the first video stream; ``streams`` has them all
     frames: list[Frame]
     faces: list[list[FaceRecord]]
     tracks: list[Track]
     geometry: CropGeometry
     timings: dict[str, float] = field(default_factory=dict)
     descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> 128-d
+    streams: tuple[VideoInfo, ...] = ()
 
     def frame_lines(self) -> list[dict]:
         """One JSON-ready object per sampled frame: ``{"t": s, "faces": [...]}``."""
@@ -86,9 +87,9 @@ class FaceScanner:
              with_landmarks: bool = False) -> VideoFaces:
         """Sample, detect, track and crop; ``with_landmarks`` adds dlib's 68 points per face."""
         started = time.perf_counter()
-        info = probe(path, self.limits)
-        times = sample_times(info, count or self.settings.frames_per_video, rate, keyframes_only)
-        frames = read_frames(info, times, self.limits, keyframes_only)
+        streams = probe_streams(path, self.limits)
+        frames = read_streams(streams, None if rate else count or self.settings.frames_per_video,
+                              rate, keyframes_only, self.limits)
         decoded = time.perf_counter()
         detections = self.detector.detect_video([frame.image for frame in frames])
         detected = time.perf_counter()
@@ -106,7 +107,8 @@ class FaceScanner:
         ]
         timings = {"decode": decoded - started, "detect": detected - decoded,
                    "total": time.perf_counter() - started}
-        return VideoFaces(info, frames, faces, tracks, self.geometry, timings)
+        return VideoFaces(streams[0], frames, faces, tracks, self.geometry, timings,
+                          streams=tuple(streams))
 
     def _fit(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         return self.landmark_detector.fit(image, self.detector.dlib_box(detection))

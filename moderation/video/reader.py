@@ -52,6 +52,10 @@ ALLOWED_FORMATS = ("mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv", "h2
 ALLOWED_FORMATS_TEXT = "mp4/mov, matroska/webm, avi, mpegts, flv or raw H.264"
 _OPEN_OPTIONS = {"format_whitelist": ",".join(ALLOWED_FORMATS), "protocol_whitelist": "file"}
 
+# Every video stream of a file is judged (a player may show any of them); more than this many
+# is no upload a person makes.
+MAX_VIDEO_STREAMS = 4
+
 
 @dataclass(frozen=True)
 class VideoLimits:
@@ -88,6 +92,16 @@ class VideoInfo:
     # False for streams without timestamps (raw H.264): frames are timed by their count and
     # the file is read forward only (it cannot seek).
     timed: bool = True
+    # False when the timestamps jump back (MPEG-TS files joined end to end): times run on
+    # across the jump and the file is read forward (a seek by time would land in either part).
+    continuous: bool = True
+    # Which of the file's video streams this is, and how many it has: each is judged.
+    stream: int = 0
+    video_streams: int = 1
+
+    @property
+    def seekable(self) -> bool:
+        return self.timed and self.continuous
 
 
 @dataclass(frozen=True)
@@ -98,9 +112,9 @@ class Frame:
     image: np.ndarray
 
 
-def probe(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
+def probe(path: str | Path, limits: VideoLimits = VideoLimits(), stream: int = 0) -> VideoInfo:
     """Open a video, check the limits, measure its duration and keyframes from the packets and
-    decode its first frame.
+    decode its first frame; ``stream`` chooses among the video streams.
 
     Raises ``CorruptVideo`` (unreadable, no decodable frame), ``UnsupportedFormat``,
     ``NoVideoStream``, ``VideoTooLong``, ``VideoTooLarge``, ``VideoTooSmall``,
@@ -111,8 +125,10 @@ def probe(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
     if size > limits.max_bytes:
         raise VideoTooLarge(name, f"is {size / 1e6:.0f} MB; the limit is "
                                   f"{limits.max_bytes / 1e6:.0f} MB")
+    index = stream
     with _open(name) as container:
-        stream = _video_stream(container, name)
+        stream = _video_stream(container, name, index)
+        video_streams = _count_video_streams(container, name)
         codec = _codec(stream, name)
         if codec.width and codec.height:
             _check_size(name, codec.width, codec.height, limits)
@@ -131,7 +147,7 @@ def probe(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
         raise VideoTooLong(name, f"lasts {duration:.0f} s; the limit is "
                                  f"{limits.max_seconds:.0f} s")
     with _open(name) as container:  # a fresh demuxer: raw streams cannot seek back
-        stream = _video_stream(container, name)
+        stream = _video_stream(container, name, index)
         _codec(stream, name)
         first = _first_frame(container, stream, name)
         _check_size(name, first.width, first.height, limits)
@@ -144,7 +160,46 @@ def probe(path: str | Path, limits: VideoLimits = VideoLimits()) -> VideoInfo:
         path=name, duration=duration, fps=fps, width=width, height=height,
         rotation=rotation, frame_count=frames or int(round(duration * fps)),
         codec=codec_name, pixel_format=pixel_format, start=packets.start,
-        keyframes=tuple(packets.keyframes), has_audio=has_audio, timed=packets.timed)
+        keyframes=tuple(packets.keyframes), has_audio=has_audio, timed=packets.timed,
+        continuous=packets.continuous, stream=index, video_streams=video_streams)
+
+
+def probe_streams(path: str | Path, limits: VideoLimits = VideoLimits()) -> list[VideoInfo]:
+    """``probe`` of each video stream. A stream after the first whose frames are too small to
+    show a face (cover art, say) is left out; it cannot hide a swap."""
+    first = probe(path, limits)
+    if first.video_streams > MAX_VIDEO_STREAMS:
+        raise UnsupportedFormat(str(path), f"has {first.video_streams} video streams; at most "
+                                           f"{MAX_VIDEO_STREAMS} are judged")
+    infos = [first]
+    for index in range(1, first.video_streams):
+        try:
+            infos.append(probe(path, limits, index))
+        except VideoTooSmall:
+            continue
+    return infos
+
+
+def read_streams(infos: Sequence[VideoInfo], count: int | None = 32, rate: float | None = None,
+                 keyframes_only: bool = False, limits: VideoLimits = VideoLimits()) -> list[Frame]:
+    """Samples of every stream on one timeline, each stream after the one before it (as if
+    they played one after another); ``count`` is shared by their durations, at least 4 a
+    stream. One stream is sampled and timed exactly as ``read_frames`` does."""
+    if len(infos) == 1:
+        info = infos[0]
+        return read_frames(info, sample_times(info, count, rate, keyframes_only), limits,
+                           keyframes_only)
+    total = sum(info.duration for info in infos) or 1.0
+    frames: list[Frame] = []
+    offset = infos[0].start
+    for index, info in enumerate(infos):
+        share = None if count is None else max(4, round(count * info.duration / total))
+        times = sample_times(info, share, rate, keyframes_only)
+        for frame in read_frames(info, times, limits, keyframes_only):
+            at = frame.time if index == 0 else offset + frame.time - info.start
+            frames.append(Frame(at, frame.image))
+        offset += info.duration
+    return frames
 
 
 def sample_times(info: VideoInfo, count: int | None = 32, rate: float | None = None,
@@ -177,7 +232,7 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
     try:
         stream = _prepared(container, info, keyframes_only)
         decoded = None
-        seekable = info.timed
+        seekable = info.seekable
         position = -np.inf  # time of the last decoded frame
         for target in wanted:
             keyframe = _keyframe_before(info.keyframes, target) if seekable else None
@@ -216,7 +271,7 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
 
 
 def _prepared(container, info: VideoInfo, keyframes_only: bool):
-    stream = _video_stream(container, info.path)
+    stream = _video_stream(container, info.path, info.stream)
     _codec(stream, info.path)
     stream.thread_type = "AUTO"  # frame threads: the decoder is the bottleneck
     # Non-reference frames (most B-frames) are never needed to decode others: skipping them
@@ -274,7 +329,7 @@ def _open(name: str):
     return container
 
 
-def _video_stream(container, name: str):
+def _video_streams(container, name: str) -> list:
     try:
         streams = list(container.streams.video)
     except _DECODE_ERRORS as exc:
@@ -282,7 +337,18 @@ def _video_stream(container, name: str):
     if not streams:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         raise NoVideoStream(name, f"has no video stream ({', '.join(kinds)})")
-    return streams[0]
+    return streams
+
+
+def _video_stream(container, name: str, index: int = 0):
+    streams = _video_streams(container, name)
+    if index >= len(streams):
+        raise CorruptVideo(name, f"has no video stream {index} (it has {len(streams)})")
+    return streams[index]
+
+
+def _count_video_streams(container, name: str) -> int:
+    return len(_video_streams(container, name))
 
 
 def _codec(stream, name: str):
@@ -310,6 +376,12 @@ class _Packets:
     duration: float
     keyframes: list[float]
     timed: bool
+    continuous: bool = True
+
+
+# A decoding timestamp further back than this starts a new part (files joined end to end);
+# reordering never moves decoding timestamps back at all.
+_JUMP_BACK_SECONDS = 0.5
 
 
 def _packets(container, stream, name: str, limits: VideoLimits, fps: float) -> _Packets:
@@ -322,7 +394,9 @@ def _packets(container, stream, name: str, limits: VideoLimits, fps: float) -> _
     first = last = None
     length = tick
     clock = 0.0  # for packets without timestamps
-    timed = True
+    timed = continuous = True
+    offset = 0.0  # added to the timestamps of the part after a jump back
+    previous = None  # the last corrected decoding timestamp
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -336,7 +410,13 @@ def _packets(container, stream, name: str, limits: VideoLimits, fps: float) -> _
                 timed = False
                 at, clock = clock, clock + length
             else:
-                at = _seconds(stamp, stream.time_base)
+                order = packet.dts if packet.dts is not None else stamp
+                decoding = _seconds(order, stream.time_base) + offset
+                if previous is not None and decoding < previous - _JUMP_BACK_SECONDS:
+                    offset += previous + length - decoding
+                    decoding, continuous = previous + length, False
+                previous = decoding
+                at = _seconds(stamp, stream.time_base) + offset
             first = at if first is None else min(first, at)
             last = at if last is None else max(last, at)
             if last - first > limits.max_seconds:
@@ -353,7 +433,7 @@ def _packets(container, stream, name: str, limits: VideoLimits, fps: float) -> _
     duration = last - first + length
     if not timed:
         return _Packets(0.0, duration, [], False)
-    return _Packets(first, duration, sorted(keyframes), True)
+    return _Packets(first, duration, sorted(keyframes), True, continuous)
 
 
 def _declared_duration(container, stream) -> float:
@@ -389,10 +469,18 @@ def _decode_from(container, stream, keyframe: float | None, info: VideoInfo) -> 
 
 
 def _timed_frames(container, stream, timed: bool, start: float, tick: float) -> Iterator:
+    """(time, frame) in presentation order; after a jump back of the timestamps (a second part
+    of a joined file) times run on from the frame before it, as in ``_packets``."""
     count = 0
+    offset, previous = 0.0, None
     for frame in container.decode(stream):
         if frame.pts is not None:
-            yield _seconds(frame.pts, stream.time_base), frame
+            at = _seconds(frame.pts, stream.time_base) + offset
+            if previous is not None and at < previous - _JUMP_BACK_SECONDS:
+                offset += previous + tick - at
+                at = previous + tick
+            previous = at
+            yield at, frame
         elif not timed:
             yield start + count * tick, frame
         count += 1
