@@ -11,7 +11,7 @@ import av
 import cv2
 import numpy as np
 
-from moderation.detector.aggregate import eligible_tracks
+from moderation.detector.aggregate import eligible_tracks, swap_span
 from moderation.detector.inference import SwapDetector
 from moderation.errors import AnalysisFailed
 from moderation.faces.identity import Gallery, Match
@@ -41,6 +41,9 @@ class TrackAnalysis:
     decisive: bool
     match: Match | None = None
     evidence: list[tuple[float, float, bytes]] = field(default_factory=list)  # time, score, JPEG
+    # From the first to the last swapped-looking face of the track's best run; None when the
+    # track does not look swapped. A swap may fill only part of a track.
+    swap_span: tuple[float, float] | None = None
 
 
 @dataclass
@@ -73,9 +76,14 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
     scanner = detector.scanner
     result = scanner.scan(path)
     scored = detector.score_scan(result)
-    decisive = {track.track for track in eligible_tracks(scored.tracks, len(result.frames))}
+    frames = len(result.frames)
+    decisive = {track.track for track in eligible_tracks(scored.tracks, frames)}
+    spans = {track.track: swap_span(track.times, track.scores, frames, detector.threshold)
+             for track in scored.tracks}
     if gallery is not None and len(gallery) and decisive:
-        descriptors = scanner.describe_tracks(result)
+        # Whose face was swapped in: described from the swapped stretch where there is one.
+        descriptors = scanner.describe_tracks(
+            result, within={t: span for t, span in spans.items() if span is not None})
     else:
         descriptors = {}
     tracks = []
@@ -83,7 +91,7 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
         match = gallery.match(descriptors[track.track]) if track.track in descriptors else None
         analysis = TrackAnalysis(track.track, min(track.times), max(track.times), track.score,
                                  track.median_side, track.times, track.scores,
-                                 track.track in decisive, match)
+                                 track.track in decisive, match, swap_span=spans[track.track])
         faces = result.track_faces(track.track)
         best = np.argsort([-s for s in track.scores])[:evidence_per_track]
         for index in sorted(best):

@@ -80,7 +80,7 @@ def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str
                        unprocessable(exc.reason, str(exc), detector_version), str(exc))
     with sessions() as session:
         consented = consenting_persons(session, get_upload(session, upload_id).uploader_id)
-    findings = [TrackFinding(t.track, t.start, t.end, t.score,
+    findings = [TrackFinding(t.track, *(t.swap_span or (t.start, t.end)), t.score,
                              t.match.person_id if t.match else None,
                              names.get(t.match.person_id) if t.match else None,
                              bool(t.match and t.match.person_id in consented), t.decisive)

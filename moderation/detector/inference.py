@@ -113,7 +113,8 @@ class SwapDetector:
         for track in result.tracks:
             times, track_scores = zip(*by_track[track.id], strict=True)
             tracks.append(TrackScore(track.id, list(times), list(track_scores),
-                                     track.median_side, track_score(list(track_scores))))
+                                     track.median_side,
+                                     track_score(list(track_scores), len(result.frames))))
         score = video_score(tracks, len(result.frames))
         return self._result(path, score, len(faces), [float(s) for s in scores], tracks)
 

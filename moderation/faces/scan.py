@@ -113,12 +113,18 @@ class FaceScanner:
     def _fit(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         return self.landmark_detector.fit(image, self.detector.dlib_box(detection))
 
-    def describe_tracks(self, result: VideoFaces,
-                        faces_per_track: int = 3) -> dict[int, np.ndarray]:
+    def describe_tracks(self, result: VideoFaces, faces_per_track: int = 3,
+                        within: dict[int, tuple[float, float]] | None = None
+                        ) -> dict[int, np.ndarray]:
         """A 128-d identity descriptor per track, from its ``faces_per_track`` largest, surest
-        faces (dlib's descriptor costs about 90 ms a face here, so not from every face)."""
+        faces (dlib's descriptor costs about 90 ms a face here, so not from every face); for a
+        track in ``within``, only from its faces in that time span (the swapped stretch)."""
         for track in result.tracks:
-            best = sorted(track.faces, key=lambda f: -f.detection.score * f.detection.side)
+            faces = track.faces
+            if within and track.id in within:
+                start, end = within[track.id]
+                faces = [f for f in faces if start - 1e-6 <= f.time <= end + 1e-6] or faces
+            best = sorted(faces, key=lambda f: -f.detection.score * f.detection.side)
             descriptors = [
                 self.describer.describe(result.frames[face.frame].image,
                                         self.detector.dlib_box(face.detection))

@@ -98,7 +98,7 @@ def video_scores(clip: ClipFaces, scores: np.ndarray, frames_per_video: int,
         for frame, track, score in zip(clip.frame_of, clip.tracks, scores, strict=True):
             if frame in chosen:
                 by_track.setdefault(track, []).append(float(score))
-        tracks = [TrackScore(t, [], s, clip.sides[t], track_score(s))
+        tracks = [TrackScore(t, [], s, clip.sides[t], track_score(s, len(chosen)))
                   for t, s in by_track.items()]
         score = video_score(tracks, len(chosen))
         if score is not None:

@@ -99,7 +99,7 @@ class CachedScorer:
             track.times.append(face["time"])
             track.scores.append(float(score))
         for track in tracks.values():
-            track.score = track_score(track.scores)
+            track.score = track_score(track.scores, entry["frames"])
         score = video_score(list(tracks.values()), entry["frames"])
         return MediaScore(path, score, "", len(faces), [float(s) for s in scores],
                           list(tracks.values()))

@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from moderation.config import Settings
-from moderation.detector.aggregate import video_score
+from moderation.detector.aggregate import sustained_window, swap_span, track_score, video_score
 from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
 from moderation.detector.registry import build_model, list_models, model_spec
@@ -63,19 +63,34 @@ def test_checkpoint_round_trip_carries_its_config(tmp_path):
 
 
 def _track(track, scores, side=150.0):
-    return TrackScore(track, list(range(len(scores))), scores, side, float(np.median(scores)))
+    return TrackScore(track, list(range(len(scores))), scores, side, track_score(scores, 32))
 
 
 def test_video_aggregation():
     real = _track(0, [0.1] * 28 + [0.99] * 4)  # a few odd frames do not make a swap
-    assert video_score([real], 32) == pytest.approx(0.1)
+    assert video_score([real], 32) < 0.6
     swapped = _track(1, [0.95] * 10)  # one confident swapped track is enough
     assert video_score([real, swapped], 32) == pytest.approx(0.95)
     background = _track(2, [0.99] * 12, side=40.0)  # small faces do not decide
-    assert video_score([real, background], 32) == pytest.approx(0.1)
+    assert video_score([real, background], 32) < 0.6
     flash = _track(3, [0.99, 0.99])  # nor does a face seen twice
-    assert video_score([real, flash], 32) == pytest.approx(0.1)
+    assert video_score([real, flash], 32) < 0.6
     assert video_score([], 32) is None
+
+
+def test_a_swap_filling_part_of_a_track_decides_it():
+    """Real footage, then the same person's face swapped: the whole track's median (0.05)
+    would call it real; its best quarter of the samples does not."""
+    scores = [0.05] * 20 + [0.95] * 12
+    assert float(np.median(scores)) == pytest.approx(0.05)
+    assert track_score(scores, 32) == pytest.approx(0.95)
+    score, first, last = sustained_window(scores, 32)
+    assert (first, last) == (17, 24)  # the first run of 8 (a quarter of 32) at its best
+    times = [0.5 * i for i in range(32)]
+    assert swap_span(times, scores, 32, threshold=0.7) == (10.0, 15.5)
+    assert swap_span(times, [0.05] * 32, 32, threshold=0.7) is None
+    # A track shorter than the run is judged whole.
+    assert sustained_window([0.2, 0.9, 0.9], 32) == (pytest.approx(0.9), 0, 2)
 
 
 def test_a_short_training_run_lowers_the_loss(lfw_subset):
