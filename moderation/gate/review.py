@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,7 +27,7 @@ from moderation.gate.charts import score_chart
 from moderation.gate.context import Gate, get_gate
 
 TEMPLATES = Path(__file__).parent / "templates"
-# The token may arrive in the URL: keep it out of Referer headers; pages load nothing foreign.
+# No Referer leaves the pages; they load nothing foreign.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -65,15 +65,13 @@ def login_page(gate: Gate, request: Request, message: str = "",
 
 
 def require_reviewer(request: Request, gate: Annotated[Gate, Depends(get_gate)]) -> None:
-    """The session cookie, the bearer token (scripts) or ``?token=`` (links)."""
+    """The session cookie, or the bearer token (scripts). Never a token in the address: it
+    would land in access logs, browser history and Referer headers."""
     if gate.review_sessions.valid(request.cookies.get(SESSION_COOKIE)):
         return
     if gate.tokens.valid(bearer_token(request.headers.get("authorization"))):
         return
-    token = request.query_params.get("token")
-    if gate.tokens.valid(token):
-        return
-    raise LoginRequired("That token is not valid." if token else "")
+    raise LoginRequired()
 
 
 GateDep = Annotated[Gate, Depends(get_gate)]
@@ -88,7 +86,8 @@ def login_form(request: Request, gate: GateDep) -> HTMLResponse:
 
 @router.post("/login")
 def login(request: Request, gate: GateDep, token: Annotated[str, Form()] = "",
-          reviewer: Annotated[str, Form(max_length=200)] = "") -> Response:
+          reviewer: Annotated[str, Form(max_length=200)] = "",
+          next: Annotated[str, Form(max_length=2000)] = "/review") -> Response:
     client = request.client.host if request.client else "unknown"
     wait = gate.throttle.wait_s(client)
     if wait > 0:
@@ -98,7 +97,7 @@ def login(request: Request, gate: GateDep, token: Annotated[str, Form()] = "",
         gate.throttle.failed(client)
         return login_page(gate, request, "That token is not valid.")
     gate.throttle.succeeded(client)
-    response = RedirectResponse("/review", status.HTTP_303_SEE_OTHER)
+    response = RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
     _start_session(gate, request, response, reviewer.strip())
     return response
 
@@ -114,14 +113,6 @@ def logout(request: Request, gate: GateDep) -> Response:
 @router.get("", dependencies=reviewer_only)
 def review_list(request: Request, gate: GateDep,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
-    if "token" in request.query_params:
-        # Trade the token in the address for a cookie, and drop it from the address bar.
-        rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-        response = RedirectResponse("/review" + (f"?{rest}" if rest else ""),
-                                    status.HTTP_303_SEE_OTHER, headers={"Referrer-Policy":
-                                                                         "no-referrer"})
-        _start_session(gate, request, response, "")
-        return response
     with gate.sessions() as session:
         items = queries.flagged_uploads(session, gate.thresholds, limit)
     csrf = gate.review_sessions.csrf(request.cookies.get(SESSION_COOKIE)) or ""
@@ -160,6 +151,13 @@ def review_submit(request: Request, upload_id: str, gate: GateDep,
     response = RedirectResponse(f"/review#upload-{upload_id}", status.HTTP_303_SEE_OTHER)
     _remember_reviewer(request, response, reviewer.strip())
     return response
+
+
+def _local(target: str) -> str:
+    """Where to go after signing in: a review page, never another site."""
+    if target.startswith("/review") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/review"
 
 
 def _start_session(gate: Gate, request: Request, response: Response, reviewer: str) -> None:

@@ -3,6 +3,7 @@ Debian's chromium is installed (``apt-get install chromium``)."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import subprocess
@@ -20,15 +21,32 @@ from tests.gate.conftest import TOKEN, add_upload, add_verdict
 CHROMIUM = Path("/usr/bin/chromium")
 
 
+class AccessLog(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 @pytest.fixture()
-def live_server(settings, queue, sessions):
-    """The app on a free localhost port, served by uvicorn in a background thread."""
+def access_log() -> AccessLog:
+    return AccessLog()
+
+
+@pytest.fixture()
+def live_server(settings, queue, sessions, access_log):
+    """The app on a free localhost port, served by uvicorn in a background thread, its access
+    log (uvicorn's own, as a deployment writes it) captured in ``access_log``."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(settings, enqueue=queue),
-                                           log_level="warning", lifespan="off"))
+                                           log_level="info", access_log=True, lifespan="off"))
+    logger = logging.getLogger("uvicorn.access")
+    logger.addHandler(access_log)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -39,6 +57,7 @@ def live_server(settings, queue, sessions):
     server.should_exit = True
     thread.join(10)
     listener.close()
+    logger.removeHandler(access_log)
 
 
 @pytest.fixture()
@@ -48,14 +67,32 @@ def flagged_upload(sessions, detector_config, thumbnail):
     return upload
 
 
-def test_the_review_page_over_http(live_server, flagged_upload):
+def test_the_review_page_over_http(live_server, flagged_upload, access_log):
     with httpx.Client(base_url=live_server, timeout=10) as client:
-        response = client.get(f"/review?token={TOKEN}", follow_redirects=True)
+        response = client.post("/review/login", data={"token": TOKEN}, follow_redirects=True)
         assert response.status_code == 200
-        assert str(response.url) == f"{live_server}/review"  # the token left the address
+        assert str(response.url) == f"{live_server}/review"
         assert f'data-upload-id="{flagged_upload}"' in response.text
         image = re.search(r'<img src="([^"]+)"', response.text).group(1)
         assert client.get(image).headers["content-type"] == "image/jpeg"
+        assert client.get("/v1/persons", headers={"Authorization": f"Bearer {TOKEN}"}
+                          ).status_code == 200
+    # Every request made it to the access log, and no line of it holds the token.
+    assert any("POST /review/login" in line for line in access_log.lines), access_log.lines
+    assert any("GET /review " in line or 'GET /review HTTP' in line
+               for line in access_log.lines), access_log.lines
+    assert not [line for line in access_log.lines if TOKEN in line]
+
+
+def _login_page(tmp_path: Path, live_server: str, then: str = "/review") -> str:
+    """A local page that signs in by POSTing the login form, as a reviewer does: Chromium
+    follows the redirect to the review list with the session cookie."""
+    page = tmp_path / "sign-in.html"
+    page.write_text(
+        f'<!doctype html><body onload="document.forms[0].submit()">'
+        f'<form method="post" action="{live_server}/review/login">'
+        f'<input name="token" value="{TOKEN}"><input name="next" value="{then}"></form>')
+    return page.as_uri()
 
 
 def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
@@ -71,8 +108,8 @@ def _chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(not CHROMIUM.exists(),
                     reason=f"{CHROMIUM} is missing: install Debian's chromium package to render "
                     "the review page in a real browser")
-def test_chromium_renders_the_review_page(live_server, flagged_upload, tmp_path):
-    url = f"{live_server}/review?token={TOKEN}"
+def test_chromium_renders_the_review_page(live_server, flagged_upload, tmp_path, access_log):
+    url = _login_page(tmp_path, live_server)
     dom = _chromium("--dump-dom", url, profile=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = dom.stdout
@@ -88,4 +125,5 @@ def test_chromium_renders_the_review_page(live_server, flagged_upload, tmp_path)
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.is_file() and screenshot.stat().st_size > 1000
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [line for line in access_log.lines if TOKEN in line]
 

@@ -31,7 +31,7 @@ def flagged(sessions, detector_config, thumbnail):
 
 
 def _signed_in(client):
-    response = client.get(f"/review?token={TOKEN}", follow_redirects=False)
+    response = client.post("/review/login", data={"token": TOKEN}, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/review"
     assert SESSION_COOKIE in client.cookies
@@ -46,10 +46,16 @@ def _article(page: str, upload_id: str) -> str:
 
 
 def test_the_review_pages_need_the_token(client, flagged):
-    for path in ("/review", "/review?token=wrong", "/review/evidence/1.jpg"):
+    for path in ("/review", "/review/evidence/1.jpg"):
         response = client.get(path)
         assert response.status_code == 401
         assert 'name="token"' in response.text and "/videos/" not in response.text
+
+
+def test_a_token_in_the_address_does_not_log_in(client, flagged):
+    response = client.get(f"/review?token={TOKEN}", follow_redirects=False)
+    assert response.status_code == 401 and SESSION_COOKIE not in client.cookies
+    assert "/videos/" not in response.text
     response = client.post(f"/review/{flagged['review']}", data={"decision": "allow",
                                                                   "reviewer": "x"})
     assert response.status_code == 401
