@@ -189,6 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="an uploader this person allows (repeatable)")
     persons.set_defaults(handler=run_persons)
 
+    reviewers = commands.add_parser(
+        "reviewers", help="reviewers and their tokens",
+        description="Each reviewer signs in to the review page and the API with a token of "
+        "their own; the database keeps only its SHA-256.")
+    reviewer_actions = reviewers.add_subparsers(dest="action", required=True)
+    add = reviewer_actions.add_parser("add", help="add a reviewer and print their token once")
+    add.add_argument("name")
+    reviewer_actions.add_parser("list", help="reviewers, when added, whether revoked")
+    revoke = reviewer_actions.add_parser(
+        "revoke", help="refuse the reviewer's token from now on and end their sessions")
+    revoke.add_argument("name")
+    reviewers.set_defaults(handler=run_reviewers)
+
     serve = commands.add_parser("serve", help="the publish gate, upload and review HTTP API")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1")
@@ -242,6 +255,40 @@ def run_persons(args: argparse.Namespace) -> int:
     person_id = service.enroll(args.name, args.sources, args.consent)
     print(f"enrolled {args.name} ({person_id}) from {len(args.sources)} sources",
           file=sys.stderr)
+    return 0
+
+
+def cli_actor() -> str:
+    """The audit log's actor for commands run by an operator: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def run_reviewers(args: argparse.Namespace) -> int:
+    from moderation.db import reviewers
+    from moderation.service import Moderation
+
+    service = Moderation()
+    service.migrate()
+    with service.sessions() as session, session.begin():
+        if args.action == "add":
+            reviewer, token = reviewers.add_reviewer(session, args.name, cli_actor())
+            print(token)
+            print(f"added reviewer {reviewer.name}: the token above is shown only now",
+                  file=sys.stderr)
+        elif args.action == "revoke":
+            reviewers.revoke_reviewer(session, args.name, cli_actor())
+            print(f"revoked {args.name}: their token is refused and their sessions ended",
+                  file=sys.stderr)
+        else:
+            for reviewer in reviewers.list_reviewers(session):
+                state = (f"revoked {reviewer.revoked_at:%Y-%m-%d %H:%M}" if reviewer.revoked_at
+                         else "active")
+                print(f"{reviewer.name}\tadded {reviewer.created_at:%Y-%m-%d %H:%M}\t{state}")
     return 0
 
 

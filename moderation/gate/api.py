@@ -17,6 +17,7 @@ from moderation.db.persons import grant_consent
 from moderation.db.uploads import audit, get_upload, record_review, register_upload
 from moderation.errors import InputError
 from moderation.gate import queries
+from moderation.gate.auth import Caller
 from moderation.gate.context import Gate, get_gate
 from moderation.gate.schemas import (
     ConsentIn,
@@ -33,7 +34,8 @@ from moderation.gate.schemas import (
 from moderation.sources import check_source
 
 log = logging.getLogger(__name__)
-bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <MODERATION_API_TOKEN>")
+bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>: the service's "
+                    "MODERATION_API_TOKEN (acts as `api`) or a reviewer's own token")
 
 
 class ErrorOut(BaseModel):
@@ -41,14 +43,17 @@ class ErrorOut(BaseModel):
 
 
 def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-                  gate: Annotated[Gate, Depends(get_gate)]) -> None:
-    if credentials is None or not gate.tokens.valid(credentials.credentials):
+                  gate: Annotated[Gate, Depends(get_gate)]) -> Caller:
+    caller = gate.tokens.caller(credentials.credentials) if credentials is not None else None
+    if caller is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             "a valid token is required: Authorization: Bearer <token>",
                             headers={"WWW-Authenticate": "Bearer"})
+    return caller
 
 
 GateDep = Annotated[Gate, Depends(get_gate)]
+CallerDep = Annotated[Caller, Depends(require_token)]
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)],
                    responses={401: {"model": ErrorOut, "description": "No or a wrong token"}})
 NOT_FOUND = {404: {"model": ErrorOut, "description": "Unknown id"}}
@@ -121,10 +126,19 @@ def upload_detail(upload_id: str, gate: GateDep) -> UploadDetail:
 
 @router.post("/uploads/{upload_id}/review", response_model=ReviewAnswer, responses=NOT_FOUND,
              tags=["gate"])
-def review_upload(upload_id: str, body: ReviewIn, gate: GateDep) -> ReviewAnswer:
-    """A reviewer's decision; it overrides the current verdict until a new scan replaces it."""
+def review_upload(upload_id: str, body: ReviewIn, gate: GateDep,
+                  caller: CallerDep) -> ReviewAnswer:
+    """A reviewer's decision; it overrides the current verdict until a new scan replaces it.
+    The reviewer recorded is the token's owner; only the service token may name another
+    (`reviewer`, for a platform relaying its own staff's decisions)."""
+    reviewer = caller.actor
+    if body.reviewer is not None and body.reviewer != caller.actor:
+        if caller.reviewer_id is not None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                "a reviewer's token reviews under its own name only")
+        reviewer = body.reviewer
     with gate.sessions() as session, session.begin():
-        review = record_review(session, upload_id, body.reviewer, body.decision, body.note)
+        review = record_review(session, upload_id, reviewer, body.decision, body.note)
         session.flush()
         answer = queries.gate(session, upload_id, gate.settings.pending_allows)
         review_id = review.id

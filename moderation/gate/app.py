@@ -1,7 +1,8 @@
 """The HTTP service: ``create_app(settings)`` builds the FastAPI application.
 
-- ``/v1/...``: the JSON API (bearer token): uploads, the publish gate, reviews, persons.
-- ``/review``: the reviewers' pages (same token, kept as a session cookie).
+- ``/v1/...``: the JSON API (bearer token: the service's or a reviewer's): uploads, the
+  publish gate, reviews, persons, the audit log.
+- ``/review``: the reviewers' pages (a session cookie, started by POSTing a token).
 - ``/docs``, ``/openapi.json``: FastAPI's defaults; ``/healthz``: liveness and the database.
 """
 
@@ -19,7 +20,7 @@ from moderation.config import Settings
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ModerationError
 from moderation.gate import api, review
-from moderation.gate.auth import Tokens
+from moderation.gate.auth import ReviewSessions, Tokens
 from moderation.gate.context import Gate
 from moderation.gate.limits import BodyLimit
 from moderation.gate.queue import Enqueue, celery_enqueue
@@ -35,9 +36,11 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None) -> FastAPI:
     app = FastAPI(title="Face-swap moderation gate", version="1",
                   description="Register uploads, ask the publish gate, review flagged videos "
                   "and protect persons. Every /v1 route needs `Authorization: Bearer <token>`.")
-    app.state.gate = Gate(settings=settings, service=Moderation(settings),
+    service = Moderation(settings)
+    app.state.gate = Gate(settings=settings, service=service,
                           enqueue=celery_enqueue(settings) if enqueue is None else enqueue,
-                          tokens=Tokens(settings.api_token),
+                          tokens=Tokens(settings.api_token, service.sessions),
+                          review_sessions=ReviewSessions(service.sessions),
                           thresholds=DetectorThresholds(settings),
                           templates=review.make_templates())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)

@@ -23,7 +23,7 @@ class Gate:
     tokens: Tokens
     thresholds: DetectorThresholds
     templates: Jinja2Templates
-    review_sessions: ReviewSessions = field(default_factory=ReviewSessions)
+    review_sessions: ReviewSessions
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property

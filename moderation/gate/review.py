@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -18,9 +19,9 @@ from moderation.db.uploads import record_review
 from moderation.gate import queries
 from moderation.gate.auth import (
     COOKIE_PATH,
-    REVIEWER_COOKIE,
     SESSION_COOKIE,
     SESSION_SECONDS,
+    Caller,
     bearer_token,
 )
 from moderation.gate.charts import score_chart
@@ -59,22 +60,37 @@ def page(gate: Gate, request: Request, name: str, context: dict,
 
 def login_page(gate: Gate, request: Request, message: str = "",
                status_code: int = status.HTTP_401_UNAUTHORIZED) -> HTMLResponse:
-    return page(gate, request, "login.html",
-                {"message": message, "reviewer": _reviewer(request)},
+    nxt = request.url.path if request.method == "GET" and request.url.path != "/review/login" \
+        else "/review"
+    if request.method == "GET" and request.url.query and nxt != "/review/login":
+        nxt += "?" + request.url.query
+    return page(gate, request, "login.html", {"message": message, "next": _local(nxt)},
                 status_code)
 
 
-def require_reviewer(request: Request, gate: Annotated[Gate, Depends(get_gate)]) -> None:
-    """The session cookie, or the bearer token (scripts). Never a token in the address: it
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking at the page: the actor, and the session's CSRF token (none for a script
+    with a bearer token, which cannot submit the forms)."""
+
+    actor: str
+    csrf: str
+
+
+def require_reviewer(request: Request, gate: Annotated[Gate, Depends(get_gate)]) -> Viewer:
+    """The session cookie, or a bearer token (scripts). Never a token in the address: it
     would land in access logs, browser history and Referer headers."""
-    if gate.review_sessions.valid(request.cookies.get(SESSION_COOKIE)):
-        return
-    if gate.tokens.valid(bearer_token(request.headers.get("authorization"))):
-        return
+    signed_in = gate.review_sessions.lookup(request.cookies.get(SESSION_COOKIE))
+    if signed_in is not None:
+        return Viewer(signed_in.actor, signed_in.csrf)
+    caller = gate.tokens.caller(bearer_token(request.headers.get("authorization")))
+    if caller is not None:
+        return Viewer(caller.actor, "")
     raise LoginRequired()
 
 
 GateDep = Annotated[Gate, Depends(get_gate)]
+ViewerDep = Annotated[Viewer, Depends(require_reviewer)]
 router = APIRouter(prefix="/review", tags=["review"], include_in_schema=False)
 reviewer_only = [Depends(require_reviewer)]
 
@@ -85,20 +101,20 @@ def login_form(request: Request, gate: GateDep) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(request: Request, gate: GateDep, token: Annotated[str, Form()] = "",
-          reviewer: Annotated[str, Form(max_length=200)] = "",
+def login(request: Request, gate: GateDep, token: Annotated[str, Form(max_length=500)] = "",
           next: Annotated[str, Form(max_length=2000)] = "/review") -> Response:
     client = request.client.host if request.client else "unknown"
     wait = gate.throttle.wait_s(client)
     if wait > 0:
         return login_page(gate, request, f"Too many wrong tokens: try again in {wait:.0f} s.",
                           status.HTTP_429_TOO_MANY_REQUESTS)
-    if not gate.tokens.valid(token):
+    caller = gate.tokens.caller(token.strip())
+    if caller is None:
         gate.throttle.failed(client)
         return login_page(gate, request, "That token is not valid.")
     gate.throttle.succeeded(client)
     response = RedirectResponse(_local(next), status.HTTP_303_SEE_OTHER)
-    _start_session(gate, request, response, reviewer.strip())
+    _start_session(gate, request, response, caller)
     return response
 
 
@@ -110,14 +126,13 @@ def logout(request: Request, gate: GateDep) -> Response:
     return response
 
 
-@router.get("", dependencies=reviewer_only)
-def review_list(request: Request, gate: GateDep,
+@router.get("")
+def review_list(request: Request, gate: GateDep, viewer: ViewerDep,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
     with gate.sessions() as session:
         items = queries.flagged_uploads(session, gate.thresholds, limit)
-    csrf = gate.review_sessions.csrf(request.cookies.get(SESSION_COOKIE)) or ""
     return page(gate, request, "review.html", {
-        "items": items, "csrf": csrf, "limit": limit, "reviewer": _reviewer(request)})
+        "items": items, "csrf": viewer.csrf, "limit": limit, "viewer": viewer})
 
 
 @router.get("/evidence/{evidence_id:int}.jpg", dependencies=reviewer_only)
@@ -131,26 +146,19 @@ def evidence_image(evidence_id: int, gate: GateDep) -> Response:
                              "X-Content-Type-Options": "nosniff"})
 
 
-@router.post("/{upload_id}", dependencies=reviewer_only)
-def review_submit(request: Request, upload_id: str, gate: GateDep,
+@router.post("/{upload_id}")
+def review_submit(request: Request, upload_id: str, gate: GateDep, viewer: ViewerDep,
                   decision: Annotated[Literal["allow", "block"], Form()],
-                  reviewer: Annotated[str, Form(max_length=200)] = "",
                   note: Annotated[str, Form(max_length=2000)] = "",
                   csrf: Annotated[str, Form()] = "") -> Response:
-    if not gate.review_sessions.valid_csrf(request.cookies.get(SESSION_COOKIE), csrf):
+    # The acting reviewer is the session's: nobody types a name to act under.
+    if not viewer.csrf or not secrets.compare_digest(viewer.csrf.encode(), csrf.encode()):
         return page(gate, request, "message.html", {
             "title": "Form expired", "message": "Reload the review page and try again."},
             status.HTTP_403_FORBIDDEN)
-    if not reviewer.strip():
-        return page(gate, request, "message.html", {
-            "title": "Who is reviewing?",
-            "message": "Give your name as reviewer: decisions are recorded in the audit log."},
-            status.HTTP_400_BAD_REQUEST)
     with gate.sessions() as session, session.begin():
-        record_review(session, upload_id, reviewer.strip(), decision, note.strip())
-    response = RedirectResponse(f"/review#upload-{upload_id}", status.HTTP_303_SEE_OTHER)
-    _remember_reviewer(request, response, reviewer.strip())
-    return response
+        record_review(session, upload_id, viewer.actor, decision, note.strip())
+    return RedirectResponse(f"/review#upload-{upload_id}", status.HTTP_303_SEE_OTHER)
 
 
 def _local(target: str) -> str:
@@ -160,19 +168,8 @@ def _local(target: str) -> str:
     return "/review"
 
 
-def _start_session(gate: Gate, request: Request, response: Response, reviewer: str) -> None:
-    session_id, _ = gate.review_sessions.start()
+def _start_session(gate: Gate, request: Request, response: Response, caller: Caller) -> None:
+    session_id, _ = gate.review_sessions.start(caller)
     response.set_cookie(SESSION_COOKIE, session_id, max_age=SESSION_SECONDS,
                         path=COOKIE_PATH, httponly=True, samesite="lax",
                         secure=request.url.scheme == "https")
-    if reviewer:
-        _remember_reviewer(request, response, reviewer)
-
-
-def _remember_reviewer(request: Request, response: Response, reviewer: str) -> None:
-    response.set_cookie(REVIEWER_COOKIE, quote(reviewer), max_age=30 * 86400, path=COOKIE_PATH,
-                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
-
-
-def _reviewer(request: Request) -> str:
-    return unquote(request.cookies.get(REVIEWER_COOKIE, ""))

@@ -65,7 +65,9 @@ class GateAnswer(BaseModel):
 
 class ReviewIn(StrictBody):
     decision: Literal["allow", "block"]
-    reviewer: Identifier
+    reviewer: Identifier | None = Field(
+        default=None, description="Only with the service token: the name to record (default "
+        "`api`). A reviewer's token records its owner and refuses another name (403)")
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 

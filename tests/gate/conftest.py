@@ -79,6 +79,14 @@ def add_person(sessions, name="Ann Example") -> str:
         return enroll(session, name, [("ann.jpg", [0.1] * 128)], "test").id
 
 
+def add_reviewer(sessions, name="rita") -> str:
+    """A reviewer; returns their token."""
+    from moderation.db.reviewers import add_reviewer as add
+
+    with sessions() as session, session.begin():
+        return add(session, name, "test")[1]
+
+
 def add_upload(sessions, source="/videos/clip.mp4", uploader="u1") -> str:
     with sessions() as session, session.begin():
         upload = Upload(source=source, uploader_id=uploader)

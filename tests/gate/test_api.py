@@ -189,7 +189,7 @@ def test_unknown_ids_are_404(client, sessions, queue, method, path, body):
     ("/v1/uploads", {"source": "/v.mp4", "uploader_id": "u" * 201}, "uploader_id"),
     ("/v1/uploads", {"source": "/v.mp4", "uploader_id": "u", "extra": 1}, "extra"),
     ("/v1/uploads/{id}/review", {"decision": "maybe", "reviewer": "r"}, "decision"),
-    ("/v1/uploads/{id}/review", {"decision": "allow"}, "reviewer"),
+    ("/v1/uploads/{id}/review", {"decision": "allow", "reviewer": " "}, "reviewer"),
     ("/v1/persons", {"name": "n", "sources": []}, "sources"),
     ("/v1/persons/{id}/consents", {}, "uploader_id")])
 def test_invalid_bodies_are_422_naming_the_field(client, sessions, queue, path, body, field):
