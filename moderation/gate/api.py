@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from moderation.db.audit import AuditFilter, audit_entries
 from moderation.db.models import PersonDescriptor, ProtectedPerson
 from moderation.db.persons import grant_consent
 from moderation.db.uploads import audit, get_upload, record_review, register_upload
@@ -20,6 +21,8 @@ from moderation.gate import queries
 from moderation.gate.auth import Caller
 from moderation.gate.context import Gate, get_gate
 from moderation.gate.schemas import (
+    AuditEntryOut,
+    AuditPage,
     ConsentIn,
     ConsentOut,
     GateAnswer,
@@ -75,12 +78,13 @@ def create_upload(body: UploadIn, gate: GateDep, response: Response) -> UploadCr
 
 @router.post("/uploads/{upload_id}/scan", status_code=status.HTTP_202_ACCEPTED,
              response_model=UploadCreated, responses=NOT_FOUND, tags=["uploads"])
-def rescan_upload(upload_id: str, gate: GateDep) -> UploadCreated:
+def rescan_upload(upload_id: str, gate: GateDep, caller: CallerDep) -> UploadCreated:
     """Queue the scan again (for instance after the broker was unreachable). Scans are keyed by
     detector version, so a finished one is not repeated."""
-    with gate.sessions() as session:
+    with gate.sessions() as session, session.begin():
         upload = get_upload(session, upload_id)
         upload_status, uploader = upload.status, upload.uploader_id
+        audit(session, caller.actor, "rescan_requested", upload_id, {"status": upload_status})
     return UploadCreated(id=upload_id, status=upload_status,
                          queued=_enqueue(gate, upload_id, uploader))
 
@@ -147,7 +151,7 @@ def review_upload(upload_id: str, body: ReviewIn, gate: GateDep,
 
 @router.post("/persons", status_code=status.HTTP_201_CREATED, response_model=PersonOut,
              tags=["persons"])
-def enroll_person(body: PersonIn, gate: GateDep) -> PersonOut:
+def enroll_person(body: PersonIn, gate: GateDep, caller: CallerDep) -> PersonOut:
     """Protect a person: one face descriptor per photo or video (read by the service), and the
     uploaders they allow. Enrolling an existing name adds the new descriptors. Sources follow
     the upload sources' rules (files under the source roots)."""
@@ -155,9 +159,9 @@ def enroll_person(body: PersonIn, gate: GateDep) -> PersonOut:
         _allowed_source(gate, source, ("body", "sources", index))
     person_id = gate.service.enroll(body.name, [Path(s) for s in body.sources], body.consents)
     with gate.sessions() as session, session.begin():
-        audit(session, "api", "person_enrolled", None,
-              {"person_id": person_id, "name": body.name, "sources": body.sources,
-               "consents": body.consents})
+        audit(session, caller.actor, "person_enrolled", None,
+              {"name": body.name, "sources": body.sources, "consents": body.consents},
+              person_id=person_id)
         person = _person(session, person_id)
         return _person_out(person, _descriptor_counts(session, [person.id]))
 
@@ -173,14 +177,36 @@ def list_persons(gate: GateDep) -> list[PersonOut]:
 
 @router.post("/persons/{person_id}/consents", status_code=status.HTTP_201_CREATED,
              response_model=ConsentOut, responses=NOT_FOUND, tags=["persons"])
-def add_consent(person_id: str, body: ConsentIn, gate: GateDep) -> ConsentOut:
+def add_consent(person_id: str, body: ConsentIn, gate: GateDep,
+                caller: CallerDep) -> ConsentOut:
     """The person allows this uploader to use their face (in scans from now on)."""
     with gate.sessions() as session, session.begin():
         person = _person(session, person_id)
         grant_consent(session, person, body.uploader_id)
-        audit(session, "api", "consent_granted", None,
-              {"person_id": person.id, "uploader_id": body.uploader_id})
+        audit(session, caller.actor, "consent_granted", None,
+              {"uploader_id": body.uploader_id}, person_id=person.id)
     return ConsentOut(person_id=person_id, uploader_id=body.uploader_id)
+
+
+@router.get("/audit", response_model=AuditPage, tags=["audit"])
+def audit_log(gate: GateDep,
+              upload_id: Annotated[str | None, Query(max_length=36)] = None,
+              person_id: Annotated[str | None, Query(max_length=36)] = None,
+              actor: Annotated[str | None, Query(max_length=200)] = None,
+              action: Annotated[str | None, Query(max_length=100)] = None,
+              before: Annotated[int | None, Query(ge=1, description="Entries older than this "
+                                                  "id (`next_before` of the previous page)")]
+              = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> AuditPage:
+    """Who did what: enrolments, consents, reviews, re-scans, reviewers added or revoked,
+    persons removed, verdicts. Newest first; filters combine."""
+    where = AuditFilter(upload_id, person_id, actor, action)
+    with gate.sessions() as session:
+        rows, next_before = audit_entries(session, where, limit, before)
+        return AuditPage(entries=[AuditEntryOut(
+            id=r.id, at=r.at, actor=r.actor, action=r.action, upload_id=r.upload_id,
+            person_id=r.person_id, details=r.details or {}) for r in rows],
+            next_before=next_before)
 
 
 def _person(session: Session, person_id: str) -> ProtectedPerson:

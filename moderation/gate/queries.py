@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from moderation.db.models import Evidence, FaceTrack, ProtectedPerson, Review, Upload, Verdict
 from moderation.db.uploads import current_verdict, gate_answer, get_upload, may_publish
@@ -94,14 +94,24 @@ class Flagged:
 
 
 def flagged_uploads(session: Session, thresholds: DetectorThresholds | None,
-                    limit: int = 50) -> list[Flagged]:
-    """Uploads whose current verdict blocks or asks for review, or that a reviewer decided,
-    newest first."""
-    flagged = exists().where(Verdict.upload_id == Upload.id, Verdict.is_current,
-                             Verdict.decision.in_(FLAGGED))
-    reviewed = exists().where(Review.upload_id == Upload.id)
-    uploads = session.scalars(select(Upload).where(or_(flagged, reviewed))
-                              .order_by(Upload.created_at.desc(), Upload.id).limit(limit))
+                    limit: int = 50, decided: bool = False) -> list[Flagged]:
+    """The to-do queue: uploads whose current verdict blocks or asks for review and that no
+    reviewer decided since that verdict, newest first. With ``decided``: the uploads a reviewer
+    decided, most recently decided first."""
+    current = aliased(Verdict)
+    flagged = exists().where(current.upload_id == Upload.id, current.is_current,
+                             current.decision.in_(FLAGGED))
+    reviewed_now = exists().where(Review.upload_id == Upload.id, current.upload_id == Upload.id,
+                                  current.is_current, Review.verdict_id == current.id)
+    if decided:
+        last_review = (select(func.max(Review.created_at)).where(Review.upload_id == Upload.id)
+                       .correlate(Upload).scalar_subquery())
+        query = (select(Upload).where(exists().where(Review.upload_id == Upload.id))
+                 .order_by(last_review.desc(), Upload.id))
+    else:
+        query = (select(Upload).where(flagged, ~reviewed_now)
+                 .order_by(Upload.created_at.desc(), Upload.id))
+    uploads = session.scalars(query.limit(limit))
     items = []
     for upload in uploads:
         verdict = current_verdict(session, upload.id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,7 +15,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 
-from moderation.db.models import Evidence
+from moderation.db.audit import AuditFilter, audit_entries
+from moderation.db.models import AuditLog, Evidence
 from moderation.db.uploads import record_review
 from moderation.gate import queries
 from moderation.gate.auth import (
@@ -128,11 +130,34 @@ def logout(request: Request, gate: GateDep) -> Response:
 
 @router.get("")
 def review_list(request: Request, gate: GateDep, viewer: ViewerDep,
-                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> Response:
+                limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                show: Literal["todo", "decided"] = "todo") -> Response:
+    """The to-do queue (flagged, not yet decided), or the decided uploads."""
     with gate.sessions() as session:
-        items = queries.flagged_uploads(session, gate.thresholds, limit)
+        items = queries.flagged_uploads(session, gate.thresholds, limit,
+                                        decided=show == "decided")
     return page(gate, request, "review.html", {
-        "items": items, "csrf": viewer.csrf, "limit": limit, "viewer": viewer})
+        "items": items, "csrf": viewer.csrf, "limit": limit, "viewer": viewer, "tab": show})
+
+
+@router.get("/audit")
+def audit_page(request: Request, gate: GateDep, viewer: ViewerDep,
+               upload_id: Annotated[str | None, Query(max_length=36)] = None,
+               person_id: Annotated[str | None, Query(max_length=36)] = None,
+               actor: Annotated[str | None, Query(max_length=200)] = None,
+               action: Annotated[str | None, Query(max_length=100)] = None,
+               before: Annotated[int | None, Query(ge=1)] = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
+    where = AuditFilter(*(v.strip() if v else None
+                          for v in (upload_id, person_id, actor, action)))
+    with gate.sessions() as session:
+        entries, next_before = audit_entries(session, where, limit, before)
+        actions = session.scalars(select(AuditLog.action).distinct()
+                                  .order_by(AuditLog.action)).all()
+    older = urlencode([*where.items(), ("before", next_before)]) if next_before else ""
+    return page(gate, request, "audit.html", {
+        "entries": entries, "where": where, "next_before": next_before, "older": older,
+        "actions": actions, "viewer": viewer, "tab": "audit"})
 
 
 @router.get("/evidence/{evidence_id:int}.jpg", dependencies=reviewer_only)

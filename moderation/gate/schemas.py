@@ -157,3 +157,19 @@ class PersonOut(BaseModel):
 class ConsentOut(BaseModel):
     person_id: str
     uploader_id: str
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    upload_id: str | None
+    person_id: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first")
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; "
+                                    "null on the last page")

@@ -82,8 +82,8 @@ def test_the_list_shows_flagged_uploads_with_thumbnails_and_charts(client, flagg
     assert "default-src 'none'" in response.headers["content-security-policy"]
     page = response.text
     shown = re.findall(r'<article[^>]*data-upload-id="([^"]+)"', page)
-    # Newest first, only the flagged ones.
-    assert shown == [flagged["reviewed"], flagged["block"], flagged["review"]]
+    # Newest first, only the flagged ones not decided yet.
+    assert shown == [flagged["block"], flagged["review"]]
 
     review = _article(page, flagged["review"])
     assert 'data-gate="review"' in review and "/videos/review.mp4" in review
@@ -107,7 +107,9 @@ def test_the_list_shows_flagged_uploads_with_thumbnails_and_charts(client, flagg
     block = _article(page, flagged["block"])
     assert "<polyline" in block and '<line class="threshold"' not in block
     assert 'data-gate="block"' in _article(page, flagged["block"])
-    assert "rita → block" in _article(page, flagged["reviewed"])
+    decided = client.get("/review?show=decided").text
+    assert re.findall(r'<article[^>]*data-upload-id="([^"]+)"', decided) == [flagged["reviewed"]]
+    assert "rita → block" in _article(decided, flagged["reviewed"])
 
 
 def test_allow_on_the_page_changes_the_gate(client, flagged, sessions):
@@ -130,6 +132,10 @@ def test_allow_on_the_page_changes_the_gate(client, flagged, sessions):
     with sessions() as session:
         assert session.scalar(select(Review.reviewer).where(Review.upload_id == upload)) == \
             "rita"  # the session's reviewer, whatever name the form carried
+    # Decided: it left the to-do queue for the decided list.
+    assert f'data-upload-id="{upload}"' not in client.get("/review").text
+    after = _article(client.get("/review?show=decided").text, upload)
+    assert 'data-gate="allow"' in after and "rita → allow" in after
 
 
 def test_forms_without_the_csrf_token_change_nothing(client, flagged, sessions):
