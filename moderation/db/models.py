@@ -109,18 +109,41 @@ class ProtectedPerson(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    # A small JPEG of the face from the first enrolled source, shown to reviewers beside a match.
+    reference_image: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     descriptors: Mapped[list[PersonDescriptor]] = relationship(cascade="all, delete-orphan")
     consents: Mapped[list[Consent]] = relationship(cascade="all, delete-orphan")
 
 
 class PersonDescriptor(Base):
     __tablename__ = "person_descriptors"
+    # One descriptor per source file and person: enrolling the same photo again adds nothing.
+    __table_args__ = (UniqueConstraint("person_id", "digest"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("protected_persons.id", ondelete="CASCADE"),
                                            index=True)
     vector: Mapped[list] = mapped_column(JSON)  # 128 floats (dlib)
     source: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the source file
+
+
+class Enrolment(Base):
+    """A request to describe sources of a person, run by a worker; the client polls it."""
+
+    __tablename__ = "enrolments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("protected_persons.id", ondelete="CASCADE"),
+                                           index=True)
+    sources: Mapped[list] = mapped_column(JSON)
+    # pending | running | done | failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    actor: Mapped[str] = mapped_column(String(200))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # already enrolled from that file
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Consent(Base):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
@@ -13,8 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from moderation.db.audit import AuditFilter, audit_entries
-from moderation.db.models import PersonDescriptor, ProtectedPerson
-from moderation.db.persons import grant_consent
+from moderation.db.models import Enrolment, PersonDescriptor, ProtectedPerson
+from moderation.db.persons import (
+    fail_enrolment,
+    grant_consent,
+    remove_person,
+    request_enrolment,
+    revoke_consent,
+)
 from moderation.db.uploads import audit, get_upload, record_review, register_upload
 from moderation.errors import InputError
 from moderation.gate import queries
@@ -25,7 +30,11 @@ from moderation.gate.schemas import (
     AuditPage,
     ConsentIn,
     ConsentOut,
+    ConsentState,
+    EnrolmentAccepted,
+    EnrolmentOut,
     GateAnswer,
+    PersonDetail,
     PersonIn,
     PersonOut,
     ReviewAnswer,
@@ -149,21 +158,46 @@ def review_upload(upload_id: str, body: ReviewIn, gate: GateDep,
     return ReviewAnswer(**answer.model_dump(), review_id=review_id)
 
 
-@router.post("/persons", status_code=status.HTTP_201_CREATED, response_model=PersonOut,
-             tags=["persons"])
-def enroll_person(body: PersonIn, gate: GateDep, caller: CallerDep) -> PersonOut:
-    """Protect a person: one face descriptor per photo or video (read by the service), and the
-    uploaders they allow. Enrolling an existing name adds the new descriptors. Sources follow
-    the upload sources' rules (files under the source roots)."""
+@router.post("/persons", status_code=status.HTTP_202_ACCEPTED,
+             response_model=EnrolmentAccepted, tags=["persons"])
+def enroll_person(body: PersonIn, gate: GateDep, caller: CallerDep,
+                  response: Response) -> EnrolmentAccepted:
+    """Protect a person: the person and the uploaders they allow are recorded now; describing
+    the photos or videos (seconds each) runs on a worker. Poll the enrolment's `url` until
+    `done` (descriptors added; a file enrolled before is skipped) or `failed` (its `error`
+    names the source). Enrolling an existing name adds to that person. Sources follow the
+    upload sources' rules (files under the source roots)."""
     for index, source in enumerate(body.sources):
         _allowed_source(gate, source, ("body", "sources", index))
-    person_id = gate.service.enroll(body.name, [Path(s) for s in body.sources], body.consents)
     with gate.sessions() as session, session.begin():
-        audit(session, caller.actor, "person_enrolled", None,
-              {"name": body.name, "sources": body.sources, "consents": body.consents},
-              person_id=person_id)
-        person = _person(session, person_id)
-        return _person_out(person, _descriptor_counts(session, [person.id]))
+        enrolment = request_enrolment(session, body.name, body.sources, body.consents,
+                                      caller.actor)
+        enrolment_id, person_id = enrolment.id, enrolment.person_id
+    # Committed: the worker can find it.
+    queued = True
+    try:
+        gate.enqueue_enrolment(enrolment_id)
+    except Exception:
+        log.exception("could not queue enrolment %s", enrolment_id)
+        queued = False
+        with gate.sessions() as session, session.begin():
+            fail_enrolment(session, enrolment_id, "it could not be sent to the workers; "
+                           "request it again")
+    with gate.sessions() as session:
+        out = _enrolment_out(session.get(Enrolment, enrolment_id))
+    response.headers["Location"] = out.url
+    return EnrolmentAccepted(person_id=person_id, enrolment=out, queued=queued)
+
+
+@router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, responses=NOT_FOUND,
+            tags=["persons"])
+def enrolment_status(enrolment_id: str, gate: GateDep) -> EnrolmentOut:
+    with gate.sessions() as session:
+        enrolment = session.get(Enrolment, enrolment_id)
+        if enrolment is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"enrolment {enrolment_id} does not exist")
+        return _enrolment_out(enrolment)
 
 
 @router.get("/persons", response_model=list[PersonOut], tags=["persons"])
@@ -175,6 +209,15 @@ def list_persons(gate: GateDep) -> list[PersonOut]:
         return [_person_out(person, counts) for person in persons]
 
 
+@router.get("/persons/{person_id}", response_model=PersonDetail, responses=NOT_FOUND,
+            tags=["persons"])
+def person_detail(person_id: str, gate: GateDep) -> PersonDetail:
+    """The person, their consents (revoked ones too) and their enrolments."""
+    with gate.sessions() as session:
+        person = _person(session, person_id)
+        return _person_detail(session, person)
+
+
 @router.post("/persons/{person_id}/consents", status_code=status.HTTP_201_CREATED,
              response_model=ConsentOut, responses=NOT_FOUND, tags=["persons"])
 def add_consent(person_id: str, body: ConsentIn, gate: GateDep,
@@ -182,10 +225,32 @@ def add_consent(person_id: str, body: ConsentIn, gate: GateDep,
     """The person allows this uploader to use their face (in scans from now on)."""
     with gate.sessions() as session, session.begin():
         person = _person(session, person_id)
-        grant_consent(session, person, body.uploader_id)
-        audit(session, caller.actor, "consent_granted", None,
-              {"uploader_id": body.uploader_id}, person_id=person.id)
+        grant_consent(session, person, body.uploader_id, caller.actor)
     return ConsentOut(person_id=person_id, uploader_id=body.uploader_id)
+
+
+@router.delete("/persons/{person_id}/consents/{uploader_id}", response_model=ConsentOut,
+               responses=NOT_FOUND, tags=["persons"])
+def revoke_person_consent(person_id: str, uploader_id: str, gate: GateDep,
+                          caller: CallerDep) -> ConsentOut:
+    """The person withdraws this uploader's consent (scans from now on block their swaps).
+    404 when no consent of that uploader is in force."""
+    with gate.sessions() as session, session.begin():
+        person = _person(session, person_id)
+        if not revoke_consent(session, person, uploader_id, caller.actor):
+            raise HTTPException(status.HTTP_404_NOT_FOUND,
+                                f"{uploader_id} has no consent of person {person_id} in force")
+    return ConsentOut(person_id=person_id, uploader_id=uploader_id)
+
+
+@router.delete("/persons/{person_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=NOT_FOUND, tags=["persons"])
+def delete_person(person_id: str, gate: GateDep, caller: CallerDep) -> Response:
+    """Stop protecting the person: their descriptors, consents and enrolments are deleted;
+    verdicts already given keep their reasons; the audit log keeps the removal."""
+    with gate.sessions() as session, session.begin():
+        remove_person(session, _person(session, person_id), caller.actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/audit", response_model=AuditPage, tags=["audit"])
@@ -223,6 +288,29 @@ def _descriptor_counts(session: Session, person_ids: list[str]) -> dict[str, int
         select(PersonDescriptor.person_id, func.count(PersonDescriptor.id))
         .where(PersonDescriptor.person_id.in_(person_ids))
         .group_by(PersonDescriptor.person_id)).all())
+
+
+def _enrolment_out(enrolment: Enrolment) -> EnrolmentOut:
+    return EnrolmentOut(id=enrolment.id, person_id=enrolment.person_id, status=enrolment.status,
+                        sources=list(enrolment.sources), added=enrolment.added,
+                        skipped=enrolment.skipped, error=enrolment.error,
+                        url=f"/v1/enrolments/{enrolment.id}", created_at=enrolment.created_at,
+                        finished_at=enrolment.finished_at)
+
+
+def _person_detail(session: Session, person: ProtectedPerson) -> PersonDetail:
+    base = _person_out(person, _descriptor_counts(session, [person.id]))
+    has_image = session.scalar(select(ProtectedPerson.reference_image.isnot(None))
+                               .where(ProtectedPerson.id == person.id))
+    enrolments = session.scalars(select(Enrolment).where(Enrolment.person_id == person.id)
+                                 .order_by(Enrolment.created_at.desc()))
+    return PersonDetail(
+        **base.model_dump(),
+        reference_image=queries.person_image_url(person.id) if has_image else None,
+        consent_history=[ConsentState(uploader_id=c.uploader_id, granted_at=c.granted_at,
+                                      revoked_at=c.revoked_at)
+                         for c in sorted(person.consents, key=lambda c: c.uploader_id)],
+        enrolments=[_enrolment_out(e) for e in enrolments])
 
 
 def _person_out(person: ProtectedPerson, descriptor_counts: dict[str, int]) -> PersonOut:

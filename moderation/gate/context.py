@@ -19,7 +19,8 @@ from moderation.service import Moderation
 class Gate:
     settings: Settings
     service: Moderation
-    enqueue: Enqueue
+    enqueue: Enqueue  # an upload's scan
+    enqueue_enrolment: Enqueue  # an enrolment's description of sources
     tokens: Tokens
     thresholds: DetectorThresholds
     templates: Jinja2Templates

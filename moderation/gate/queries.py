@@ -27,6 +27,10 @@ def evidence_url(evidence_id: int) -> str:
     return f"/review/evidence/{evidence_id}.jpg"
 
 
+def person_image_url(person_id: str) -> str:
+    return f"/review/persons/{person_id}.jpg"
+
+
 def gate(session: Session, upload_id: str, pending_allows: bool) -> GateAnswer:
     publish, answer = may_publish(session, upload_id, pending_allows)
     return GateAnswer(decision=answer["decision"], reasons=answer["reasons"], publish=publish)

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 
 from moderation.db.audit import AuditFilter, audit_entries
-from moderation.db.models import AuditLog, Evidence
+from moderation.db.models import AuditLog, Evidence, ProtectedPerson
 from moderation.db.uploads import record_review
 from moderation.gate import queries
 from moderation.gate.auth import (
@@ -168,6 +168,20 @@ def evidence_image(evidence_id: int, gate: GateDep) -> Response:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"evidence {evidence_id} does not exist")
     return Response(image, media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400, immutable",
+                             "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/persons/{person_id}.jpg", dependencies=reviewer_only)
+def person_image(person_id: str, gate: GateDep) -> Response:
+    """The protected person's reference face, shown beside a track that matches them."""
+    with gate.sessions() as session:
+        image = session.scalar(select(ProtectedPerson.reference_image)
+                               .where(ProtectedPerson.id == person_id))
+    if image is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
+                            f"person {person_id} does not exist or has no reference image")
+    return Response(image, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=3600",
                              "X-Content-Type-Options": "nosniff"})
 
 

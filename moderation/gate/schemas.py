@@ -159,6 +159,38 @@ class ConsentOut(BaseModel):
     uploader_id: str
 
 
+class EnrolmentOut(BaseModel):
+    id: str
+    person_id: str
+    status: Literal["pending", "running", "done", "failed"]
+    sources: list[str]
+    added: int = Field(description="Descriptors added")
+    skipped: int = Field(description="Sources already enrolled (same file or descriptor)")
+    error: str | None
+    url: str = Field(description="Poll here until the status is done or failed")
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class EnrolmentAccepted(BaseModel):
+    person_id: str
+    enrolment: EnrolmentOut
+    queued: bool = Field(description="False when the enrolment could not be sent to the "
+                         "workers; it is then failed, and may be requested again")
+
+
+class ConsentState(BaseModel):
+    uploader_id: str
+    granted_at: datetime
+    revoked_at: datetime | None
+
+
+class PersonDetail(PersonOut):
+    reference_image: str | None = Field(description="URL of the face shown to reviewers")
+    consent_history: list[ConsentState]
+    enrolments: list[EnrolmentOut] = Field(description="Newest first")
+
+
 class AuditEntryOut(BaseModel):
     id: int
     at: datetime

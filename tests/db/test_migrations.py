@@ -31,7 +31,7 @@ def test_sqlite_migrates_too(tmp_path):
     engine.dispose()
 
 
-def test_the_reviewers_revision_downgrades_and_upgrades_again(tmp_path):
+def test_the_latest_revisions_downgrade_and_upgrade_again(tmp_path):
     from alembic import command
     from alembic.config import Config
 

@@ -47,8 +47,14 @@ def queue(sessions) -> StandInQueue:
 
 
 @pytest.fixture()
-def app(settings, queue, sessions):
-    return create_app(settings, enqueue=queue)
+def enrolments() -> list[str]:
+    """The enrolment ids the API sent to the (stand-in) workers."""
+    return []
+
+
+@pytest.fixture()
+def app(settings, queue, sessions, enrolments):
+    return create_app(settings, enqueue=queue, enqueue_enrolment=enrolments.append)
 
 
 @pytest.fixture()

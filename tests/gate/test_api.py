@@ -19,7 +19,10 @@ ROUTES = [("GET", "/v1/uploads/{id}/gate", None), ("GET", "/v1/uploads/{id}", No
           ("POST", "/v1/uploads/{id}/review", {"decision": "allow", "reviewer": "r"}),
           ("POST", "/v1/uploads/{id}/scan", None), ("GET", "/v1/persons", None),
           ("POST", "/v1/persons", {"name": "n", "sources": ["/a.jpg"]}),
-          ("POST", "/v1/persons/{id}/consents", {"uploader_id": "u"})]
+          ("POST", "/v1/persons/{id}/consents", {"uploader_id": "u"}),
+          ("GET", "/v1/persons/{id}", None), ("DELETE", "/v1/persons/{id}", None),
+          ("DELETE", "/v1/persons/{id}/consents/u", None), ("GET", "/v1/enrolments/{id}", None),
+          ("GET", "/v1/audit", None)]
 
 
 def _audit(sessions, upload_id=None):
@@ -174,7 +177,9 @@ def test_an_unscanned_upload_has_no_verdict_or_tracks(client, sessions):
     ("POST", "/v1/uploads/{id}/review", {"decision": "allow", "reviewer": "r"}),
     ("POST", "/v1/uploads/{id}/scan", None),
     ("POST", "/v1/persons/{id}/consents", {"uploader_id": "u"}),
-    ("GET", "/review/evidence/987654.jpg", None)])
+    ("GET", "/v1/persons/{id}", None), ("DELETE", "/v1/persons/{id}", None),
+    ("DELETE", "/v1/persons/{id}/consents/u", None), ("GET", "/v1/enrolments/{id}", None),
+    ("GET", "/review/evidence/987654.jpg", None), ("GET", "/review/persons/{id}.jpg", None)])
 def test_unknown_ids_are_404(client, sessions, queue, method, path, body):
     response = client.request(method, path.format(id=MISSING), json=body, headers=AUTH)
     assert response.status_code == 404
@@ -248,7 +253,9 @@ def test_openapi_documents_the_api(client):
     schema = client.get("/openapi.json").json()
     assert {"/v1/uploads", "/v1/uploads/{upload_id}/gate", "/v1/uploads/{upload_id}",
             "/v1/uploads/{upload_id}/review", "/v1/persons",
-            "/v1/persons/{person_id}/consents"} <= set(schema["paths"])
+            "/v1/persons/{person_id}/consents", "/v1/persons/{person_id}",
+            "/v1/persons/{person_id}/consents/{uploader_id}", "/v1/enrolments/{enrolment_id}",
+            "/v1/audit"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert not any(path.startswith("/review") for path in schema["paths"])
     assert client.get("/docs").status_code == 200
