@@ -70,11 +70,19 @@ def tracks(session: Session, scan_id: str) -> list[TrackOut]:
                                                    score=item.score,
                                                    url=evidence_url(item.id)))
     person_ids = {row.person_id for row in rows if row.person_id}
-    names = dict(session.execute(select(ProtectedPerson.id, ProtectedPerson.name)
-                                 .where(ProtectedPerson.id.in_(person_ids))).all())
+    names, images = {}, set()
+    for person in session.execute(
+            select(ProtectedPerson.id, ProtectedPerson.name,
+                   ProtectedPerson.reference_image.isnot(None).label("has_image"))
+            .where(ProtectedPerson.id.in_(person_ids))):
+        names[person.id] = person.name
+        if person.has_image:
+            images.add(person.id)
     return [TrackOut(track=row.track_index, start=row.start_s, end=row.end_s, score=row.score,
                      decisive=row.decisive,
-                     person=PersonRef(id=row.person_id, name=names.get(row.person_id))
+                     person=PersonRef(id=row.person_id, name=names.get(row.person_id),
+                                      image=person_image_url(row.person_id)
+                                      if row.person_id in images else None)
                      if row.person_id else None,
                      match_distance=row.match_distance, times=list(row.times or []),
                      scores=list(row.scores or []), evidence=evidence[row.id])

@@ -26,7 +26,7 @@ from moderation.gate.auth import (
     Caller,
     bearer_token,
 )
-from moderation.gate.charts import score_chart
+from moderation.gate.charts import flagged_range, score_chart
 from moderation.gate.context import Gate, get_gate
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,6 +50,7 @@ def make_templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
     env.globals["score_chart"] = score_chart
+    env.globals["flagged_range"] = flagged_range
     env.filters["utc"] = lambda moment: moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return Jinja2Templates(env=env)
 
@@ -137,7 +138,8 @@ def review_list(request: Request, gate: GateDep, viewer: ViewerDep,
         items = queries.flagged_uploads(session, gate.thresholds, limit,
                                         decided=show == "decided")
     return page(gate, request, "review.html", {
-        "items": items, "csrf": viewer.csrf, "limit": limit, "viewer": viewer, "tab": show})
+        "items": items, "csrf": viewer.csrf, "limit": limit, "viewer": viewer, "tab": show,
+        "identity_threshold": gate.settings.identity_threshold})
 
 
 @router.get("/audit")

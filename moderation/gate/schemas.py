@@ -85,6 +85,7 @@ class EvidenceOut(BaseModel):
 class PersonRef(BaseModel):
     id: str
     name: str | None
+    image: str | None = Field(default=None, description="URL of the person's reference face")
 
 
 class TrackOut(BaseModel):

@@ -15,8 +15,10 @@ import httpx
 import pytest
 import uvicorn
 
+from moderation.db.models import ProtectedPerson
+from moderation.db.uploads import audit
 from moderation.gate.app import create_app
-from tests.gate.conftest import TOKEN, add_upload, add_verdict
+from tests.gate.conftest import TOKEN, add_person, add_upload, add_verdict
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -65,6 +67,18 @@ def flagged_upload(sessions, detector_config, thumbnail):
     upload = add_upload(sessions, source="/videos/flagged-in-browser.mp4")
     add_verdict(sessions, upload, "review", detector_config.version, thumbnail=thumbnail)
     return upload
+
+
+@pytest.fixture()
+def matched_upload(sessions, detector_config, thumbnail):
+    """A block: the swapped face matches a protected person with a reference image."""
+    person = add_person(sessions, "Ann Example")
+    with sessions() as session, session.begin():
+        session.get(ProtectedPerson, person).reference_image = thumbnail
+    upload = add_upload(sessions, source="/videos/ann-swapped.mp4")
+    add_verdict(sessions, upload, "block", detector_config.version, thumbnail=thumbnail,
+                person_id=person)
+    return upload, person
 
 
 def test_the_review_page_over_http(live_server, flagged_upload, access_log):
@@ -121,9 +135,46 @@ def test_chromium_renders_the_review_page(live_server, flagged_upload, tmp_path,
     assert 'class="threshold"' in page
 
     screenshot = tmp_path / "review.png"
-    shot = _chromium(f"--screenshot={screenshot}", url, profile=tmp_path / "profile-shot")
+    # The same profile keeps the session cookie: the screenshot loads the list directly.
+    served = len(access_log.lines)
+    shot = _chromium(f"--screenshot={screenshot}", f"{live_server}/review",
+                     profile=tmp_path / "profile-dom")
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.is_file() and screenshot.stat().st_size > 1000
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any('"GET /review HTTP/1.1" 200' in line for line in access_log.lines[served:]), \
+        access_log.lines[served:]
     assert not [line for line in access_log.lines if TOKEN in line]
 
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_chromium_shows_the_reference_face_the_strip_and_the_axis(
+        live_server, matched_upload, tmp_path, access_log):
+    upload, person = matched_upload
+    dom = _chromium("--dump-dom", _login_page(tmp_path, live_server),
+                    profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    assert f'data-upload-id="{upload}"' in page
+    assert f'data-person-id="{person}"' in page and 'class="distance">0.310<' in page
+    assert re.search(r'<figure class="frame in-range">', page) and "Flagged 3.0–7.0 s" in page
+    assert '<text class="threshold-label"' in page and '<text class="tick"' in page
+    # The browser fetched the reference face itself (an image the CSP let through).
+    assert any(f"GET /review/persons/{person}.jpg HTTP/1.1\" 200" in line
+               for line in access_log.lines), access_log.lines
+    assert not [line for line in access_log.lines if TOKEN in line]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+def test_chromium_renders_the_audit_page(live_server, sessions, tmp_path):
+    with sessions() as session, session.begin():
+        audit(session, "rita", "review_allow", None, {"note": "<i>satire</i>"})
+        audit(session, "cli:ops", "person_removed", None, {"name": "Ann"}, person_id="p" * 36)
+    dom = _chromium("--dump-dom", _login_page(tmp_path, live_server, "/review/audit"),
+                    profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    assert re.findall(r'data-action="([a-z_]+)"', page) == ["person_removed", "review_allow"]
+    assert "&lt;i&gt;satire&lt;/i&gt;" in page and "<i>satire</i>" not in page
+    assert 'aria-current="page">Audit log' in page and "Signed in as <strong>api</strong>" in page

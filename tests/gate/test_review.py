@@ -159,17 +159,26 @@ def test_nothing_to_review(client, sessions):
 
 
 def test_the_chart_geometry():
-    chart = score_chart([4.0, 0.0, 2.0], [1.0, 0.0, 0.5], 0.5, width=104, height=56)
+    chart = score_chart([4.0, 0.0, 2.0], [0.999, 0.1, 0.5], 0.99, width=134, height=116)
     left, top, right, bottom = chart.plot
-    assert (left, right, top, bottom) == (4, 100, 4, 40)
-    # Sorted by time; x spans the plot, y runs from bottom (0) to top (1).
-    assert chart.line == "4.0,40.0 52.0,22.0 100.0,4.0"
-    assert chart.threshold_y == 22.0
-    assert [hot for _, _, hot in chart.dots] == [False, True, True]
+    assert (left, right, top, bottom) == (34, 130, 6, 100)
+    # Sorted by time; x spans the plot; y rises with the score.
+    xs = [x for x, _, _ in chart.dots]
+    ys = [y for _, y, _ in chart.dots]
+    assert xs == [34.0, 82.0, 130.0] and ys[0] > ys[1] > ys[2]
+    assert [hot for _, _, hot in chart.dots] == [False, False, True]
+    # The logit axis: 0.5 sits a third of the way up (0.01 .. 0.9999), and 0.99 and 0.999
+    # are far apart, where a linear axis would put them one pixel apart.
+    assert ys[1] == pytest.approx(100 - 94 * 4.595 / 13.81, abs=0.2)
+    assert ys[0] - chart.threshold_y > 5
+    labels = [label for _, label in chart.ticks]
+    assert labels == ["0.01", "0.5", "0.9", "0.999"]  # 0.99 is the threshold's own mark
+    assert chart.flagged == (130.0, 130.0)
     assert (chart.start, chart.end) == (0.0, 4.0)
-    assert "2 at or above the threshold 0.500" in chart.label
-    single = score_chart([3.0], [1.7], None, width=104, height=56)
-    assert single.line == "52.0,4.0" and single.threshold_y is None  # centred, clipped to 1
+    assert "1 at or above the threshold 0.990" in chart.label
+    single = score_chart([3.0], [1.7], None, width=134, height=116)
+    assert single.line == "82.0,6.0" and single.threshold_y is None  # centred, clipped
+    assert [label for _, label in single.ticks] == ["0.01", "0.5", "0.9", "0.99", "0.999"]
     assert score_chart([], [], 0.5) is None
 
 
@@ -211,3 +220,40 @@ def test_logins_are_throttled_after_five_wrong_tokens(client):
     refused = client.post("/review/login", data={"token": TOKEN}, follow_redirects=False)
     assert refused.status_code == 429 and "Too many wrong tokens" in refused.text
     assert SESSION_COOKIE not in client.cookies
+
+
+def test_a_matched_track_shows_the_reference_face_the_distance_and_the_flagged_strip(
+        client, sessions, detector_config, thumbnail):
+    from moderation.db.models import Evidence, FaceTrack, ProtectedPerson, Scan
+    from tests.gate.conftest import add_person
+
+    person = add_person(sessions, "Ann Example")
+    with sessions() as session, session.begin():
+        session.get(ProtectedPerson, person).reference_image = thumbnail
+    upload = add_upload(sessions, source="/videos/ann.mp4")
+    add_verdict(sessions, upload, "block", detector_config.version, thumbnail=thumbnail,
+                person_id=person)
+    with sessions() as session, session.begin():  # one frame after the flagged range
+        track = session.scalar(select(FaceTrack).join(Scan).where(Scan.upload_id == upload))
+        session.add(Evidence(track_id=track.id, time_s=9.0, score=0.5, image=thumbnail))
+    assert 0.5 < detector_config.threshold < 0.9  # the stand-in scores flag 3.0 to 7.0 s
+    article = _article(_signed_in(client).get("/review").text, upload)
+    reference = re.search(r'<figure class="reference" data-person-id="([^"]+)">(.*?)</figure>',
+                          article, re.S)
+    assert reference and reference.group(1) == person
+    assert f'<img src="/review/persons/{person}.jpg"' in reference.group(2)
+    assert 'class="distance">0.310<' in reference.group(2) and "match below" in reference.group(2)
+    assert client.get(f"/review/persons/{person}.jpg").content == thumbnail
+    # The strip: frames in time order, those inside the flagged range marked.
+    frames = re.findall(r'<figure class="frame( in-range)?">\s*<img src="[^"]+" alt="frame at '
+                        r'([\d.]+) s', article)
+    assert [(bool(hot), time) for hot, time in frames] == [(True, "5.0"), (True, "7.0"),
+                                                           (False, "9.0")]
+    assert "Flagged 3.0–7.0 s" in article
+    # The score axis is labelled, the threshold marked on it.
+    svg = re.search(r"<svg class=\"chart\".*?</svg>", article, re.S).group(0)
+    ticks = re.findall(r'<text class="tick"[^>]*>([\d.]+)</text>', svg)
+    assert {"0.01", "0.99", "0.999"} <= set(ticks)
+    assert ('<text class="threshold-label"' in svg
+            and f">{detector_config.threshold:.3f}</text>" in svg)
+    assert '<rect class="flagged"' in svg
