@@ -156,7 +156,7 @@ def test_upload_detail_for_reviewers_tools(client, sessions, detector_config, th
     assert body["verdict"]["threshold"] == pytest.approx(detector_config.threshold)
     [track] = body["tracks"]
     assert (track["start"], track["end"], track["score"]) == (1.0, 9.0, 0.999)
-    assert track["person"] == {"id": person, "name": "Ann Example"}
+    assert track["person"] == {"id": person, "name": "Ann Example", "image": None}
     assert track["times"] == [1.0, 3.0, 5.0, 7.0, 9.0] and len(track["scores"]) == 5
     assert [e["time"] for e in track["evidence"]] == [5.0, 7.0]
     assert [r["reviewer"] for r in body["reviews"]] == ["rita"]

@@ -257,3 +257,16 @@ def test_a_matched_track_shows_the_reference_face_the_distance_and_the_flagged_s
     assert ('<text class="threshold-label"' in svg
             and f">{detector_config.threshold:.3f}</text>" in svg)
     assert '<rect class="flagged"' in svg
+
+
+def test_after_signing_in_the_page_asked_for_opens_and_never_another_site(client):
+    for target, expected in (("/review/audit?actor=rita", "/review/audit?actor=rita"),
+                             ("https://evil.example/", "/review"), ("//evil.example", "/review"),
+                             ("/v1/audit", "/review")):
+        response = client.post("/review/login", data={"token": TOKEN, "next": target},
+                               follow_redirects=False)
+        assert response.headers["location"] == expected, target
+    # The login form carries the page that asked for it.
+    client.cookies.clear()
+    form = client.get("/review/audit", params={"actor": "rita"}).text
+    assert 'name="next" value="/review/audit?actor=rita"' in form
