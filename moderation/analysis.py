@@ -19,6 +19,7 @@ from moderation.faces.identity import Gallery, Match
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 192
+STRIP_FRAMES = 6  # evidence frames spread over a track's flagged range, beside its best ones
 
 # What decoding, detection and scoring raise on content they cannot handle (a frame shape a
 # kernel rejects, a decoder's state gone wrong). The same file fails the same way every time, so
@@ -93,8 +94,7 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
                                  track.median_side, track.times, track.scores,
                                  track.track in decisive, match, swap_span=spans[track.track])
         faces = result.track_faces(track.track)
-        best = np.argsort([-s for s in track.scores])[:evidence_per_track]
-        for index in sorted(best):
+        for index in evidence_indices(track.scores, detector.threshold, evidence_per_track):
             face = faces[index]
             analysis.evidence.append((face.time, track.scores[index],
                                       _thumbnail(result.frames[face.frame].image,
@@ -102,6 +102,20 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
         tracks.append(analysis)
     return VideoAnalysis(str(path), detector.version, detector.threshold, scored.score,
                          len(result.frames), tracks, dict(result.timings))
+
+
+def evidence_indices(scores: list[float], threshold: float, best: int,
+                     strip: int = STRIP_FRAMES) -> list[int]:
+    """The samples kept as evidence, in time order: the ``best`` highest scores, and up to
+    ``strip`` more spread evenly over the samples at or above the threshold, so reviewers see
+    the whole flagged range as a strip of frames, not only its peak."""
+    if best <= 0:
+        return []
+    chosen = set(int(i) for i in np.argsort([-s for s in scores], kind="stable")[:best])
+    flagged = [i for i, score in enumerate(scores) if score >= threshold]
+    if len(flagged) > strip:
+        flagged = [flagged[int(round(k))] for k in np.linspace(0, len(flagged) - 1, strip)]
+    return sorted(chosen | set(flagged))
 
 
 def _thumbnail(image: np.ndarray, box: np.ndarray) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -181,13 +182,43 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade"], help="upgrade: migrate to the latest schema")
     db.set_defaults(handler=run_db)
 
-    persons = commands.add_parser("persons", help="protected persons")
-    persons.add_argument("action", choices=["enroll"])
-    persons.add_argument("name")
-    persons.add_argument("sources", type=Path, nargs="+", help="photos or videos of the person")
-    persons.add_argument("--consent", action="append", default=[], metavar="UPLOADER",
-                         help="an uploader this person allows (repeatable)")
+    persons = commands.add_parser(
+        "persons", help="protected persons: enrol, list, show, consent, revoke, remove",
+        description="Every change is recorded in the audit log as cli:<your login name>.")
+    person_actions = persons.add_subparsers(dest="action", required=True)
+    enroll = person_actions.add_parser(
+        "enroll", help="enrol from photos or videos (a file enrolled before adds nothing)")
+    enroll.add_argument("name")
+    enroll.add_argument("sources", type=Path, nargs="+", help="photos or videos of the person")
+    enroll.add_argument("--consent", action="append", default=[], metavar="UPLOADER",
+                        help="an uploader this person allows (repeatable)")
+    person_actions.add_parser("list", help="persons, descriptors and consents in force")
+    show = person_actions.add_parser("show", help="one person with consents and enrolments")
+    show.add_argument("person", help="id or exact name")
+    consent = person_actions.add_parser("consent", help="the person allows an uploader")
+    consent.add_argument("person", help="id or exact name")
+    consent.add_argument("uploader")
+    revoke_consent = person_actions.add_parser(
+        "revoke", help="withdraw an uploader's consent")
+    revoke_consent.add_argument("person", help="id or exact name")
+    revoke_consent.add_argument("uploader")
+    remove = person_actions.add_parser(
+        "remove", help="stop protecting the person: descriptors and consents are deleted")
+    remove.add_argument("person", help="id or exact name")
     persons.set_defaults(handler=run_persons)
+
+    reviewers = commands.add_parser(
+        "reviewers", help="reviewers and their tokens",
+        description="Each reviewer signs in to the review page and the API with a token of "
+        "their own; the database keeps only its SHA-256.")
+    reviewer_actions = reviewers.add_subparsers(dest="action", required=True)
+    add = reviewer_actions.add_parser("add", help="add a reviewer and print their token once")
+    add.add_argument("name")
+    reviewer_actions.add_parser("list", help="reviewers, when added, whether revoked")
+    revoke = reviewer_actions.add_parser(
+        "revoke", help="refuse the reviewer's token from now on and end their sessions")
+    revoke.add_argument("name")
+    reviewers.set_defaults(handler=run_reviewers)
 
     serve = commands.add_parser("serve", help="the publish gate, upload and review HTTP API")
     serve.add_argument("--port", type=int, default=8000)
@@ -235,13 +266,76 @@ def run_db(args: argparse.Namespace) -> int:
 
 
 def run_persons(args: argparse.Namespace) -> int:
+    from moderation.db import persons
     from moderation.service import Moderation
 
     service = Moderation()
     service.migrate()
-    person_id = service.enroll(args.name, args.sources, args.consent)
-    print(f"enrolled {args.name} ({person_id}) from {len(args.sources)} sources",
-          file=sys.stderr)
+    actor = cli_actor()
+    if args.action == "enroll":
+        person_id = service.enroll(args.name, args.sources, args.consent, actor)
+        with service.sessions() as session:
+            count = len(persons.find_person(session, person_id).descriptors)
+        print(f"enrolled {args.name} ({person_id}) from {len(args.sources)} sources: "
+              f"{count} descriptors", file=sys.stderr)
+        return 0
+    with service.sessions() as session, session.begin():
+        if args.action == "list":
+            for person in persons.list_persons(session):
+                consents = ",".join(sorted(c.uploader_id for c in person.consents
+                                           if c.revoked_at is None)) or "-"
+                print(f"{person.id}\t{person.name}\t{len(person.descriptors)} descriptors"
+                      f"\tconsents {consents}")
+            return 0
+        person = persons.find_person(session, args.person)
+        if args.action == "show":
+            print(json.dumps(persons.describe_person(session, person), indent=2))
+        elif args.action == "consent":
+            persons.grant_consent(session, person, args.uploader, actor)
+            print(f"{person.name} allows {args.uploader}", file=sys.stderr)
+        elif args.action == "revoke":
+            if not persons.revoke_consent(session, person, args.uploader, actor):
+                raise ModerationError(f"{args.uploader} has no consent of {person.name} in "
+                                      "force")
+            print(f"{person.name} no longer allows {args.uploader}", file=sys.stderr)
+        else:
+            name = person.name
+            persons.remove_person(session, person, actor)
+            print(f"removed {name}: no longer protected", file=sys.stderr)
+    return 0
+
+
+def cli_actor() -> str:
+    """The audit log's actor for commands run by an operator: ``cli:<login name>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def run_reviewers(args: argparse.Namespace) -> int:
+    from moderation.db import reviewers
+    from moderation.service import Moderation
+
+    service = Moderation()
+    service.migrate()
+    with service.sessions() as session, session.begin():
+        if args.action == "add":
+            reviewer, token = reviewers.add_reviewer(session, args.name, cli_actor())
+            print(token)
+            print(f"added reviewer {reviewer.name}: the token above is shown only now",
+                  file=sys.stderr)
+        elif args.action == "revoke":
+            reviewers.revoke_reviewer(session, args.name, cli_actor())
+            print(f"revoked {args.name}: their token is refused and their sessions ended",
+                  file=sys.stderr)
+        else:
+            for reviewer in reviewers.list_reviewers(session):
+                state = (f"revoked {reviewer.revoked_at:%Y-%m-%d %H:%M}" if reviewer.revoked_at
+                         else "active")
+                print(f"{reviewer.name}\tadded {reviewer.created_at:%Y-%m-%d %H:%M}\t{state}")
     return 0
 
 

@@ -42,13 +42,23 @@ class Moderation:
         return scan_upload(self.sessions, upload_id, detector.version, analyze,
                            self.settings.identity_threshold, self.settings.no_match_action)
 
-    def enroll(self, name: str, sources: list[Path], consents: list[str] = ()) -> str:
+    def enroll(self, name: str, sources: list[Path], consents: list[str] = (),
+               actor: str = "service") -> str:
+        """Enrol in process (the CLI): describe, then add what is new, audited as ``actor``."""
         from moderation.db.persons import describe_sources, enroll, grant_consent
 
         scanner = self.detector.scanner
         described = describe_sources(scanner, sources)
         with self.sessions() as session, session.begin():
-            person = enroll(session, name, described, scanner.describer.model_id)
+            person = enroll(session, name, described, scanner.describer.model_id, actor)
             for uploader in consents:
-                grant_consent(session, person, uploader)
+                grant_consent(session, person, uploader, actor)
             return person.id
+
+    def run_enrolment(self, enrolment_id: str) -> str | None:
+        """Run an enrolment the API requested (the worker's ``enroll_person`` task)."""
+        from moderation.db.persons import describe_sources, run_enrolment
+
+        scanner = self.detector.scanner
+        return run_enrolment(self.sessions, lambda paths: describe_sources(scanner, paths),
+                             scanner.describer.model_id, enrolment_id)

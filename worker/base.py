@@ -98,7 +98,7 @@ class ModerationTask(celery.Task):
     # Below RabbitMQ's consumer timeout (30 min): a retry waits for its countdown in the worker
     # holding its unacknowledged message.
     backoff_max_s = 600
-    context_keys = ("upload_id", "alert_id")
+    context_keys = ("upload_id", "alert_id", "enrolment_id")
 
     @property
     def settings(self) -> Settings:

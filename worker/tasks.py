@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from moderation import alerts
 from moderation.db.models import Scan
+from moderation.db.persons import fail_enrolment
 from moderation.db.scans import give_up
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
@@ -89,3 +90,18 @@ def _unfinished_starts(service, upload_id: str, detector_version: str) -> int:
             Scan.upload_id == upload_id, Scan.detector_version == detector_version,
             Scan.status == "running"))
     return attempts or 0
+
+
+@app.task(base=ModerationTask, bind=True, name="worker.tasks.enroll_person",
+          soft_time_limit=300, time_limit=360)
+def enroll_person(self: ModerationTask, enrolment_id: str) -> str | None:
+    """Describe the sources of an enrolment the API accepted (202); the client polls its
+    status. A source without a face or missing fails the enrolment, not the task."""
+    try:
+        status = self.service.run_enrolment(enrolment_id)
+    except SoftTimeLimitExceeded:
+        with self.service.sessions() as session, session.begin():
+            fail_enrolment(session, enrolment_id, "the sources took too long to describe")
+        return "failed"
+    self.log.info("enrolment %s: %s", enrolment_id, status)
+    return status

@@ -109,18 +109,41 @@ class ProtectedPerson(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    # A small JPEG of the face from the first enrolled source, shown to reviewers beside a match.
+    reference_image: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     descriptors: Mapped[list[PersonDescriptor]] = relationship(cascade="all, delete-orphan")
     consents: Mapped[list[Consent]] = relationship(cascade="all, delete-orphan")
 
 
 class PersonDescriptor(Base):
     __tablename__ = "person_descriptors"
+    # One descriptor per source file and person: enrolling the same photo again adds nothing.
+    __table_args__ = (UniqueConstraint("person_id", "digest"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     person_id: Mapped[str] = mapped_column(ForeignKey("protected_persons.id", ondelete="CASCADE"),
                                            index=True)
     vector: Mapped[list] = mapped_column(JSON)  # 128 floats (dlib)
     source: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the source file
+
+
+class Enrolment(Base):
+    """A request to describe sources of a person, run by a worker; the client polls it."""
+
+    __tablename__ = "enrolments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("protected_persons.id", ondelete="CASCADE"),
+                                           index=True)
+    sources: Mapped[list] = mapped_column(JSON)
+    # pending | running | done | failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    actor: Mapped[str] = mapped_column(String(200))
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)  # already enrolled from that file
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Consent(Base):
@@ -199,10 +222,42 @@ class Alert(Base):
 
 
 class AuditLog(Base):
+    """Who did what, when. Ids are plain columns, not foreign keys: the entry outlives the
+    upload or person it is about."""
+
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(100), index=True)
     upload_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    person_id: Mapped[str | None] = mapped_column(String(36), index=True)
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Reviewer(Base):
+    """Someone who may review and administer: signs in with a token of their own, kept here
+    only as its SHA-256."""
+
+    __tablename__ = "reviewers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewerSession(Base):
+    """A signed-in review page: the cookie's SHA-256, its CSRF token and its expiry. Shared by
+    every server process; logout or revoking the reviewer ends it."""
+
+    __tablename__ = "reviewer_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # None for the service token (acting as ``api``).
+    reviewer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -89,5 +89,6 @@ def record_review(session: Session, upload_id: str, reviewer: str, decision: str
 
 
 def audit(session: Session, actor: str, action: str, upload_id: str | None,
-          details: dict) -> None:
-    session.add(AuditLog(actor=actor, action=action, upload_id=upload_id, details=details))
+          details: dict, person_id: str | None = None) -> None:
+    session.add(AuditLog(actor=actor, action=action, upload_id=upload_id, person_id=person_id,
+                         details=details))

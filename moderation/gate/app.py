@@ -1,7 +1,8 @@
 """The HTTP service: ``create_app(settings)`` builds the FastAPI application.
 
-- ``/v1/...``: the JSON API (bearer token): uploads, the publish gate, reviews, persons.
-- ``/review``: the reviewers' pages (same token, kept as a session cookie).
+- ``/v1/...``: the JSON API (bearer token: the service's or a reviewer's): uploads, the
+  publish gate, reviews, persons, the audit log.
+- ``/review``: the reviewers' pages (a session cookie, started by POSTing a token).
 - ``/docs``, ``/openapi.json``: FastAPI's defaults; ``/healthz``: liveness and the database.
 """
 
@@ -16,28 +17,35 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from moderation.config import Settings
+from moderation.db.persons import UnknownPerson
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ModerationError
 from moderation.gate import api, review
-from moderation.gate.auth import Tokens
+from moderation.gate.auth import ReviewSessions, Tokens
 from moderation.gate.context import Gate
 from moderation.gate.limits import BodyLimit
-from moderation.gate.queue import Enqueue, celery_enqueue
+from moderation.gate.queue import ENROL_TASK, Enqueue, celery_enqueue
 from moderation.gate.thresholds import DetectorThresholds
 from moderation.service import Moderation
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, enqueue: Enqueue | None = None) -> FastAPI:
-    """``enqueue(upload_id)`` sends a scan to the workers; by default the Celery task
-    ``worker.tasks.scan_upload`` on ``settings.broker_url``."""
+def create_app(settings: Settings, enqueue: Enqueue | None = None,
+               enqueue_enrolment: Enqueue | None = None) -> FastAPI:
+    """``enqueue(upload_id)`` sends a scan to the workers, ``enqueue_enrolment(enrolment_id)``
+    an enrolment; by default the Celery tasks ``worker.tasks.scan_upload`` and
+    ``worker.tasks.enroll_person`` on ``settings.broker_url``."""
     app = FastAPI(title="Face-swap moderation gate", version="1",
                   description="Register uploads, ask the publish gate, review flagged videos "
                   "and protect persons. Every /v1 route needs `Authorization: Bearer <token>`.")
-    app.state.gate = Gate(settings=settings, service=Moderation(settings),
+    service = Moderation(settings)
+    app.state.gate = Gate(settings=settings, service=service,
                           enqueue=celery_enqueue(settings) if enqueue is None else enqueue,
-                          tokens=Tokens(settings.api_token),
+                          enqueue_enrolment=celery_enqueue(settings, ENROL_TASK)
+                          if enqueue_enrolment is None else enqueue_enrolment,
+                          tokens=Tokens(settings.api_token, service.sessions),
+                          review_sessions=ReviewSessions(service.sessions),
                           thresholds=DetectorThresholds(settings),
                           templates=review.make_templates())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
@@ -68,6 +76,10 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnknownUpload)
     async def unknown_upload(_request: Request, exc: UnknownUpload) -> JSONResponse:
+        return detail(status.HTTP_404_NOT_FOUND, str(exc))
+
+    @app.exception_handler(UnknownPerson)
+    async def unknown_person(_request: Request, exc: UnknownPerson) -> JSONResponse:
         return detail(status.HTTP_404_NOT_FOUND, str(exc))
 
     @app.exception_handler(ModerationError)

@@ -1,67 +1,94 @@
-"""The API token, the reviewers' sessions and the throttle on their logins.
+"""Who is asking: the service token, reviewers' tokens, review-page sessions, and the throttle
+on logins.
 
-One shared secret guards everything (``MODERATION_API_TOKEN``). The browser never keeps the
-token: logging in with it starts a session with a random id (the cookie) and a CSRF token of its
-own; logging out ends that session on the server.
+- ``MODERATION_API_TOKEN`` is the service's (deployments, the platform's backend): it acts as
+  ``api`` in the audit log.
+- Each reviewer has a token of their own (``moderation reviewers add NAME``), kept in the
+  database as its SHA-256: the reviewer's name is the actor of whatever they do.
+- The browser never keeps a token: logging in starts a session (a random id in the cookie,
+  a CSRF token of its own) stored hashed in the database, so every server process knows it;
+  logout or revoking the reviewer ends it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from moderation.db import reviewers
+from moderation.db.models import now
+from moderation.db.reviewers import SignedIn
 
 SESSION_COOKIE = "moderation_review"
-REVIEWER_COOKIE = "moderation_reviewer"
 COOKIE_PATH = "/review"
 SESSION_SECONDS = 12 * 3600
+SERVICE_ACTOR = "api"
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: str  # the name the audit log records
+    reviewer_id: int | None  # None for the service token
 
 
 class Tokens:
-    def __init__(self, api_token: str):
+    """The service token and the reviewers' tokens."""
+
+    def __init__(self, api_token: str, sessions: sessionmaker[Session] | None = None):
         self._secret = api_token.encode()
+        self._sessions = sessions
+
+    def caller(self, token: str | None) -> Caller | None:
+        """Whose token this is; None for no token, a wrong one or a revoked reviewer's."""
+        if not token:
+            return None
+        if self._secret and secrets.compare_digest(token.encode(), self._secret):
+            return Caller(SERVICE_ACTOR, None)
+        if self._sessions is None or not token.startswith(reviewers.TOKEN_PREFIX):
+            return None
+        with self._sessions() as session:
+            found = reviewers.reviewer_for_token(session, token)
+            return Caller(found.name, found.id) if found is not None else None
 
     def valid(self, token: str | None) -> bool:
-        """True for the API token; never true when no token is configured."""
-        return bool(self._secret) and token is not None and secrets.compare_digest(
-            token.encode(), self._secret)
-
+        return self.caller(token) is not None
 
 
 class ReviewSessions:
-    """Reviewers' sessions: a random id per login, each with its own CSRF token, ended by
-    logout or after ``seconds``. Kept in this process's memory (``moderation serve`` is one
-    process): a restart logs reviewers out, and several server processes would each need the
-    reviewer to log in."""
+    """Reviewers' sessions in the database: a random id per login, each with its own CSRF
+    token, ended by logout, by revoking the reviewer, or after ``seconds``."""
 
-    def __init__(self, seconds: float = SESSION_SECONDS, clock=time.monotonic):
+    def __init__(self, sessions: sessionmaker[Session], seconds: float = SESSION_SECONDS,
+                 clock: Callable[[], datetime] = now):
+        self._sessions = sessions
         self.seconds = seconds
         self.clock = clock
-        self._sessions: dict[str, tuple[str, float]] = {}  # sha256(id) -> (csrf, expiry)
-        self._lock = threading.Lock()
 
-    def start(self) -> tuple[str, str]:
+    def start(self, caller: Caller) -> tuple[str, str]:
         """A new session: (its id for the cookie, its CSRF token for the forms)."""
-        session_id, csrf = secrets.token_hex(32), secrets.token_hex(32)
-        with self._lock:
-            now = self.clock()
-            self._sessions = {k: v for k, v in self._sessions.items() if v[1] > now}
-            self._sessions[_digest(session_id)] = (csrf, now + self.seconds)
-        return session_id, csrf
+        with self._sessions() as session, session.begin():
+            return reviewers.start_session(session, caller.actor, caller.reviewer_id,
+                                           self.seconds, self.clock())
+
+    def lookup(self, session_id: str | None) -> SignedIn | None:
+        if not session_id:
+            return None
+        with self._sessions() as session:
+            return reviewers.signed_in(session, session_id, self.clock())
 
     def csrf(self, session_id: str | None) -> str | None:
         """The session's CSRF token; None for an unknown, ended or expired session."""
-        if not session_id:
-            return None
-        with self._lock:
-            found = self._sessions.get(_digest(session_id))
-        if found is None or found[1] <= self.clock():
-            return None
-        return found[0]
+        found = self.lookup(session_id)
+        return found.csrf if found is not None else None
 
     def valid(self, session_id: str | None) -> bool:
-        return self.csrf(session_id) is not None
+        return self.lookup(session_id) is not None
 
     def valid_csrf(self, session_id: str | None, token: str | None) -> bool:
         expected = self.csrf(session_id)
@@ -70,13 +97,13 @@ class ReviewSessions:
 
     def end(self, session_id: str | None) -> None:
         if session_id:
-            with self._lock:
-                self._sessions.pop(_digest(session_id), None)
+            with self._sessions() as session, session.begin():
+                reviewers.end_session(session, session_id)
 
 
 class LoginThrottle:
     """At most ``failures`` wrong tokens per client address in ``window`` seconds; then its
-    logins are refused until the oldest failure leaves the window."""
+    logins are refused until the oldest failure leaves the window. Per server process."""
 
     def __init__(self, failures: int = 5, window: float = 300.0, clock=time.monotonic):
         self.failures, self.window, self.clock = failures, window, clock
@@ -104,11 +131,6 @@ class LoginThrottle:
         recent = [t for t in self._failed.get(client, []) if t > cutoff]
         self._failed[client] = recent
         return recent
-
-
-def _digest(session_id: str) -> str:
-    # Stored hashed: a memory dump or a log of the store does not hand out live sessions.
-    return hashlib.sha256(session_id.encode()).hexdigest()
 
 
 def bearer_token(authorization: str | None) -> str | None:

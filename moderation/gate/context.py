@@ -19,11 +19,12 @@ from moderation.service import Moderation
 class Gate:
     settings: Settings
     service: Moderation
-    enqueue: Enqueue
+    enqueue: Enqueue  # an upload's scan
+    enqueue_enrolment: Enqueue  # an enrolment's description of sources
     tokens: Tokens
     thresholds: DetectorThresholds
     templates: Jinja2Templates
-    review_sessions: ReviewSessions = field(default_factory=ReviewSessions)
+    review_sessions: ReviewSessions
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property

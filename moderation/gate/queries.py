@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from moderation.db.models import Evidence, FaceTrack, ProtectedPerson, Review, Upload, Verdict
 from moderation.db.uploads import current_verdict, gate_answer, get_upload, may_publish
@@ -25,6 +25,10 @@ FLAGGED = ("block", "review")
 
 def evidence_url(evidence_id: int) -> str:
     return f"/review/evidence/{evidence_id}.jpg"
+
+
+def person_image_url(person_id: str) -> str:
+    return f"/review/persons/{person_id}.jpg"
 
 
 def gate(session: Session, upload_id: str, pending_allows: bool) -> GateAnswer:
@@ -66,11 +70,19 @@ def tracks(session: Session, scan_id: str) -> list[TrackOut]:
                                                    score=item.score,
                                                    url=evidence_url(item.id)))
     person_ids = {row.person_id for row in rows if row.person_id}
-    names = dict(session.execute(select(ProtectedPerson.id, ProtectedPerson.name)
-                                 .where(ProtectedPerson.id.in_(person_ids))).all())
+    names, images = {}, set()
+    for person in session.execute(
+            select(ProtectedPerson.id, ProtectedPerson.name,
+                   ProtectedPerson.reference_image.isnot(None).label("has_image"))
+            .where(ProtectedPerson.id.in_(person_ids))):
+        names[person.id] = person.name
+        if person.has_image:
+            images.add(person.id)
     return [TrackOut(track=row.track_index, start=row.start_s, end=row.end_s, score=row.score,
                      decisive=row.decisive,
-                     person=PersonRef(id=row.person_id, name=names.get(row.person_id))
+                     person=PersonRef(id=row.person_id, name=names.get(row.person_id),
+                                      image=person_image_url(row.person_id)
+                                      if row.person_id in images else None)
                      if row.person_id else None,
                      match_distance=row.match_distance, times=list(row.times or []),
                      scores=list(row.scores or []), evidence=evidence[row.id])
@@ -94,14 +106,24 @@ class Flagged:
 
 
 def flagged_uploads(session: Session, thresholds: DetectorThresholds | None,
-                    limit: int = 50) -> list[Flagged]:
-    """Uploads whose current verdict blocks or asks for review, or that a reviewer decided,
-    newest first."""
-    flagged = exists().where(Verdict.upload_id == Upload.id, Verdict.is_current,
-                             Verdict.decision.in_(FLAGGED))
-    reviewed = exists().where(Review.upload_id == Upload.id)
-    uploads = session.scalars(select(Upload).where(or_(flagged, reviewed))
-                              .order_by(Upload.created_at.desc(), Upload.id).limit(limit))
+                    limit: int = 50, decided: bool = False) -> list[Flagged]:
+    """The to-do queue: uploads whose current verdict blocks or asks for review and that no
+    reviewer decided since that verdict, newest first. With ``decided``: the uploads a reviewer
+    decided, most recently decided first."""
+    current = aliased(Verdict)
+    flagged = exists().where(current.upload_id == Upload.id, current.is_current,
+                             current.decision.in_(FLAGGED))
+    reviewed_now = exists().where(Review.upload_id == Upload.id, current.upload_id == Upload.id,
+                                  current.is_current, Review.verdict_id == current.id)
+    if decided:
+        last_review = (select(func.max(Review.created_at)).where(Review.upload_id == Upload.id)
+                       .correlate(Upload).scalar_subquery())
+        query = (select(Upload).where(exists().where(Review.upload_id == Upload.id))
+                 .order_by(last_review.desc(), Upload.id))
+    else:
+        query = (select(Upload).where(flagged, ~reviewed_now)
+                 .order_by(Upload.created_at.desc(), Upload.id))
+    uploads = session.scalars(query.limit(limit))
     items = []
     for upload in uploads:
         verdict = current_verdict(session, upload.id)

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from moderation.config import Settings
 
 SCAN_TASK = "worker.tasks.scan_upload"
+ENROL_TASK = "worker.tasks.enroll_person"
 
 Enqueue = Callable[[str], None]
 
 
-def celery_enqueue(settings: Settings) -> Enqueue:
-    """An ``enqueue(upload_id)`` that sends the worker's scan task by name.
+def celery_enqueue(settings: Settings, task: str = SCAN_TASK) -> Enqueue:
+    """An ``enqueue(id)`` that sends a worker task by name: the scan of an upload by default,
+    or ``ENROL_TASK`` with an enrolment's id.
 
     Celery is imported on the first call, so the API starts (and its tests run) without a
     broker; the task goes to ``settings.queue``, the queue the scan workers consume.
@@ -28,6 +30,6 @@ def celery_enqueue(settings: Settings) -> Enqueue:
                 from celery import Celery
 
                 client = Celery("moderation-gate", broker=settings.broker_url)
-        client.send_task(SCAN_TASK, args=[upload_id], queue=settings.queue)
+        client.send_task(task, args=[upload_id], queue=settings.queue)
 
     return enqueue

@@ -65,7 +65,9 @@ class GateAnswer(BaseModel):
 
 class ReviewIn(StrictBody):
     decision: Literal["allow", "block"]
-    reviewer: Identifier
+    reviewer: Identifier | None = Field(
+        default=None, description="Only with the service token: the name to record (default "
+        "`api`). A reviewer's token records its owner and refuses another name (403)")
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
@@ -83,6 +85,7 @@ class EvidenceOut(BaseModel):
 class PersonRef(BaseModel):
     id: str
     name: str | None
+    image: str | None = Field(default=None, description="URL of the person's reference face")
 
 
 class TrackOut(BaseModel):
@@ -155,3 +158,51 @@ class PersonOut(BaseModel):
 class ConsentOut(BaseModel):
     person_id: str
     uploader_id: str
+
+
+class EnrolmentOut(BaseModel):
+    id: str
+    person_id: str
+    status: Literal["pending", "running", "done", "failed"]
+    sources: list[str]
+    added: int = Field(description="Descriptors added")
+    skipped: int = Field(description="Sources already enrolled (same file or descriptor)")
+    error: str | None
+    url: str = Field(description="Poll here until the status is done or failed")
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class EnrolmentAccepted(BaseModel):
+    person_id: str
+    enrolment: EnrolmentOut
+    queued: bool = Field(description="False when the enrolment could not be sent to the "
+                         "workers; it is then failed, and may be requested again")
+
+
+class ConsentState(BaseModel):
+    uploader_id: str
+    granted_at: datetime
+    revoked_at: datetime | None
+
+
+class PersonDetail(PersonOut):
+    reference_image: str | None = Field(description="URL of the face shown to reviewers")
+    consent_history: list[ConsentState]
+    enrolments: list[EnrolmentOut] = Field(description="Newest first")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    upload_id: str | None
+    person_id: str | None
+    details: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryOut] = Field(description="Newest first")
+    next_before: int | None = Field(description="Pass as `before` for the next (older) page; "
+                                    "null on the last page")

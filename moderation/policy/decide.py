@@ -3,6 +3,8 @@
 - A track that is a swap (score at or above the detector's threshold) and whose face matches a
   protected person who has not consented to this uploader: **block**, `portrait_rights_swap`.
 - A swap without such a match: the configured action (review by default), `swap_detected`.
+- A swap of a protected person who consented to this uploader: **allow**, `consented_swap`
+  (with `only_consented_swaps` when nothing else is swapped).
 - Otherwise **allow**, `no_swap_detected` (or `no_face`).
 
 Only tracks that may decide the video (large and persistent, see ``detector.aggregate``) count.
@@ -63,6 +65,13 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
     if not findings:
         return Decision("allow", [{"code": "no_face", "detector_version": detector_version,
                                    "message": "No face was found in the sampled frames."}])
+    if reasons:
+        # Only consented swaps: saying "no swapped face was found" beside them would
+        # contradict them.
+        return Decision("allow", reasons + [{
+            "code": "only_consented_swaps", "detector_version": detector_version,
+            "message": "Every swapped face is of a protected person who consented to this "
+                       "uploader; no other face appears swapped."}])
     best = max(findings, key=lambda f: f.score)
     return Decision("allow", reasons + [{
         "code": "no_swap_detected", "detector_version": detector_version,

@@ -29,3 +29,25 @@ def test_sqlite_migrates_too(tmp_path):
     engine = create_engine(url)
     assert "verdicts" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_latest_revisions_downgrade_and_upgrade_again(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from moderation.db.session import MIGRATIONS, upgrade
+
+    url = f"sqlite:///{tmp_path / 'round-trip.db'}"
+    upgrade(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    command.downgrade(config, "0002")
+    engine = create_engine(url)
+    assert "reviewers" not in inspect(engine).get_table_names()
+    assert "person_id" not in {c["name"] for c in inspect(engine).get_columns("audit_log")}
+    engine.dispose()
+    upgrade(url)
+    engine = create_engine(url)
+    assert {"reviewers", "reviewer_sessions"} <= set(inspect(engine).get_table_names())
+    engine.dispose()

@@ -22,7 +22,9 @@ def test_consent_allows_the_swap():
     findings = [TrackFinding(0, 1.0, 9.5, 0.999, "p1", "Ann Example", consented=True)]
     decision = decide(findings, 0.99, VERSION)
     assert decision.decision == "allow"
-    assert [r["code"] for r in decision.reasons] == ["consented_swap", "no_swap_detected"]
+    assert [r["code"] for r in decision.reasons] == ["consented_swap", "only_consented_swaps"]
+    # The reasons agree with each other: none says that no swap was found.
+    assert not any("No swapped face" in r["message"] for r in decision.reasons)
 
 
 def test_a_swap_without_a_protected_match_goes_to_the_configured_action():

@@ -47,8 +47,14 @@ def queue(sessions) -> StandInQueue:
 
 
 @pytest.fixture()
-def app(settings, queue, sessions):
-    return create_app(settings, enqueue=queue)
+def enrolments() -> list[str]:
+    """The enrolment ids the API sent to the (stand-in) workers."""
+    return []
+
+
+@pytest.fixture()
+def app(settings, queue, sessions, enrolments):
+    return create_app(settings, enqueue=queue, enqueue_enrolment=enrolments.append)
 
 
 @pytest.fixture()
@@ -77,6 +83,14 @@ def thumbnail(astronaut) -> bytes:
 def add_person(sessions, name="Ann Example") -> str:
     with sessions() as session, session.begin():
         return enroll(session, name, [("ann.jpg", [0.1] * 128)], "test").id
+
+
+def add_reviewer(sessions, name="rita") -> str:
+    """A reviewer; returns their token."""
+    from moderation.db.reviewers import add_reviewer as add
+
+    with sessions() as session, session.begin():
+        return add(session, name, "test")[1]
 
 
 def add_upload(sessions, source="/videos/clip.mp4", uploader="u1") -> str:

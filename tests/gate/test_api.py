@@ -19,7 +19,10 @@ ROUTES = [("GET", "/v1/uploads/{id}/gate", None), ("GET", "/v1/uploads/{id}", No
           ("POST", "/v1/uploads/{id}/review", {"decision": "allow", "reviewer": "r"}),
           ("POST", "/v1/uploads/{id}/scan", None), ("GET", "/v1/persons", None),
           ("POST", "/v1/persons", {"name": "n", "sources": ["/a.jpg"]}),
-          ("POST", "/v1/persons/{id}/consents", {"uploader_id": "u"})]
+          ("POST", "/v1/persons/{id}/consents", {"uploader_id": "u"}),
+          ("GET", "/v1/persons/{id}", None), ("DELETE", "/v1/persons/{id}", None),
+          ("DELETE", "/v1/persons/{id}/consents/u", None), ("GET", "/v1/enrolments/{id}", None),
+          ("GET", "/v1/audit", None)]
 
 
 def _audit(sessions, upload_id=None):
@@ -53,7 +56,7 @@ def test_without_a_configured_token_nothing_gets_in(postgres_url, sessions):
     with TestClient(app) as client:
         for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer x"}):
             assert client.get("/v1/persons", headers=headers).status_code == 401
-        assert client.get("/review?token=").status_code == 401
+        assert client.post("/review/login", data={"token": ""}).status_code in (401, 422)
 
 
 def test_registering_an_upload_queues_its_scan_after_commit(client, sessions, queue):
@@ -153,7 +156,7 @@ def test_upload_detail_for_reviewers_tools(client, sessions, detector_config, th
     assert body["verdict"]["threshold"] == pytest.approx(detector_config.threshold)
     [track] = body["tracks"]
     assert (track["start"], track["end"], track["score"]) == (1.0, 9.0, 0.999)
-    assert track["person"] == {"id": person, "name": "Ann Example"}
+    assert track["person"] == {"id": person, "name": "Ann Example", "image": None}
     assert track["times"] == [1.0, 3.0, 5.0, 7.0, 9.0] and len(track["scores"]) == 5
     assert [e["time"] for e in track["evidence"]] == [5.0, 7.0]
     assert [r["reviewer"] for r in body["reviews"]] == ["rita"]
@@ -174,7 +177,9 @@ def test_an_unscanned_upload_has_no_verdict_or_tracks(client, sessions):
     ("POST", "/v1/uploads/{id}/review", {"decision": "allow", "reviewer": "r"}),
     ("POST", "/v1/uploads/{id}/scan", None),
     ("POST", "/v1/persons/{id}/consents", {"uploader_id": "u"}),
-    ("GET", "/review/evidence/987654.jpg", None)])
+    ("GET", "/v1/persons/{id}", None), ("DELETE", "/v1/persons/{id}", None),
+    ("DELETE", "/v1/persons/{id}/consents/u", None), ("GET", "/v1/enrolments/{id}", None),
+    ("GET", "/review/evidence/987654.jpg", None), ("GET", "/review/persons/{id}.jpg", None)])
 def test_unknown_ids_are_404(client, sessions, queue, method, path, body):
     response = client.request(method, path.format(id=MISSING), json=body, headers=AUTH)
     assert response.status_code == 404
@@ -189,7 +194,7 @@ def test_unknown_ids_are_404(client, sessions, queue, method, path, body):
     ("/v1/uploads", {"source": "/v.mp4", "uploader_id": "u" * 201}, "uploader_id"),
     ("/v1/uploads", {"source": "/v.mp4", "uploader_id": "u", "extra": 1}, "extra"),
     ("/v1/uploads/{id}/review", {"decision": "maybe", "reviewer": "r"}, "decision"),
-    ("/v1/uploads/{id}/review", {"decision": "allow"}, "reviewer"),
+    ("/v1/uploads/{id}/review", {"decision": "allow", "reviewer": " "}, "reviewer"),
     ("/v1/persons", {"name": "n", "sources": []}, "sources"),
     ("/v1/persons/{id}/consents", {}, "uploader_id")])
 def test_invalid_bodies_are_422_naming_the_field(client, sessions, queue, path, body, field):
@@ -248,7 +253,9 @@ def test_openapi_documents_the_api(client):
     schema = client.get("/openapi.json").json()
     assert {"/v1/uploads", "/v1/uploads/{upload_id}/gate", "/v1/uploads/{upload_id}",
             "/v1/uploads/{upload_id}/review", "/v1/persons",
-            "/v1/persons/{person_id}/consents"} <= set(schema["paths"])
+            "/v1/persons/{person_id}/consents", "/v1/persons/{person_id}",
+            "/v1/persons/{person_id}/consents/{uploader_id}", "/v1/enrolments/{enrolment_id}",
+            "/v1/audit"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert not any(path.startswith("/review") for path in schema["paths"])
     assert client.get("/docs").status_code == 200
