@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test demo synth-demo bench bench-dev bench-hostile lint train finetune
+.PHONY: install test demo synth-demo bench bench-dev bench-hostile bench-hostile-worker fuzz lint \
+	train finetune
 
 install: $(VENV)/.installed
 
@@ -80,10 +81,19 @@ bench: install
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/detector.py
 
-# Crafted hostile uploads (tiny frames, damaged clips, references, FIFOs, lying durations...)
-# through the embedded scan: outcome, time and peak memory per class.
+# Over 500 crafted hostile uploads in 18 classes (empty and non-video files, huge declared sizes,
+# hours-long tiny clips, thousands of streams, decompression bombs, damaged real clips...)
+# through the embedded scan, or one worker on RabbitMQ and a throwaway PostgreSQL database:
+# outcome, longest scan and peak memory per class; exits 1 past a bound or on a crash.
 bench-hostile: install
 	$(BIN)/python bench/hostile.py
+
+bench-hostile-worker: install
+	$(BIN)/python bench/hostile.py --through worker
+
+# Five minutes of atheris on the reader's probe and first frames (the tests run 20 s of it).
+fuzz: install
+	$(BIN)/python tests/video/fuzz_probe.py --seconds 300 --artifacts out/fuzz
 
 lint: install
 	$(BIN)/ruff check moderation worker migrations tests bench

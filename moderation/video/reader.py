@@ -16,6 +16,7 @@ frames between samples.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import stat
 import time
@@ -35,6 +36,7 @@ from moderation.errors import (
     InputError,
     NotAFile,
     NoVideoStream,
+    TooManyStreams,
     UnsupportedFormat,
     VideoTooLarge,
     VideoTooLong,
@@ -50,7 +52,11 @@ _DECODE_ERRORS = (av.error.FFmpegError, ValueError, IndexError, KeyError)
 # "h264" raw Annex B streams).
 ALLOWED_FORMATS = ("mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv", "h264")
 ALLOWED_FORMATS_TEXT = "mp4/mov, matroska/webm, avi, mpegts, flv or raw H.264"
-_OPEN_OPTIONS = {"format_whitelist": ",".join(ALLOWED_FORMATS), "protocol_whitelist": "file"}
+# Opening a file starts a decoder for each stream: the demuxer keeps at most this many, and a
+# file that reaches it is refused (a real upload has a video and a few audio or subtitle tracks).
+MAX_STREAMS = 64
+_OPEN_OPTIONS = {"format_whitelist": ",".join(ALLOWED_FORMATS), "protocol_whitelist": "file",
+                 "max_streams": str(MAX_STREAMS)}
 
 # Every video stream of a file is judged (a player may show any of them); more than this many
 # is no upload a person makes.
@@ -126,7 +132,7 @@ def probe(path: str | Path, limits: VideoLimits = VideoLimits(), stream: int = 0
         raise VideoTooLarge(name, f"is {size / 1e6:.0f} MB; the limit is "
                                   f"{limits.max_bytes / 1e6:.0f} MB")
     index = stream
-    with _open(name) as container:
+    with _open(name, limits.max_pixels) as container:
         stream = _video_stream(container, name, index)
         video_streams = _count_video_streams(container, name)
         codec = _codec(stream, name)
@@ -146,12 +152,13 @@ def probe(path: str | Path, limits: VideoLimits = VideoLimits(), stream: int = 0
     if duration > limits.max_seconds:
         raise VideoTooLong(name, f"lasts {duration:.0f} s; the limit is "
                                  f"{limits.max_seconds:.0f} s")
-    with _open(name) as container:  # a fresh demuxer: raw streams cannot seek back
+    # A fresh demuxer: raw streams cannot seek back.
+    with _open(name, limits.max_pixels) as container:
         stream = _video_stream(container, name, index)
         _codec(stream, name)
         first = _first_frame(container, stream, name)
         _check_size(name, first.width, first.height, limits)
-        rotation = int(round(first.rotation or 0)) % 360
+        rotation = _quarter_turns(first.rotation) * 90
         pixel_format = first.format.name
         width, height = first.width, first.height
     if rotation in (90, 270):
@@ -228,7 +235,7 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
     deadline = time.monotonic() + limits.decode_timeout
     frames: list[Frame] = []
     wanted = sorted(times)
-    container = _open(info.path)
+    container = _open(info.path, limits.max_pixels)
     try:
         stream = _prepared(container, info, keyframes_only)
         decoded = None
@@ -244,7 +251,7 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
                     decoded = _seek_to(container, stream, keyframe, info)
                     if decoded is None:  # overshot: start again, forward only
                         container.close()
-                        container = _open(info.path)
+                        container = _open(info.path, limits.max_pixels)
                         stream = _prepared(container, info, keyframes_only)
                         decoded, seekable = _decode_from(container, stream, None, info), False
                     position = -np.inf
@@ -312,9 +319,12 @@ def _regular_file_size(name: str) -> int:
     return status.st_size
 
 
-def _open(name: str):
+def _open(name: str, max_pixels: int):
     try:
-        container = av.open(name, metadata_errors="ignore", container_options=_OPEN_OPTIONS)
+        # max_pixels reaches the decoder that opening runs to learn the pixel format: without
+        # it a 140-byte stream declaring 16000x16000 took 5 s and 1.1 GB before the size check.
+        container = av.open(name, metadata_errors="ignore", container_options=_OPEN_OPTIONS,
+                            options={"max_pixels": str(max_pixels)})
     except av.error.ArgumentError:
         # What FFmpeg answers for a demuxer outside the whitelist (concat, hls, svg_pipe...).
         raise UnsupportedFormat(name, f"is not a video in an allowed format "
@@ -326,6 +336,10 @@ def _open(name: str):
         container.close()
         raise UnsupportedFormat(name, f"is {container.format.name}, not a video in an allowed "
                                       f"format ({ALLOWED_FORMATS_TEXT})")
+    if len(container.streams) >= MAX_STREAMS:
+        container.close()
+        raise TooManyStreams(name, f"has {MAX_STREAMS} streams or more; at most "
+                                   f"{MAX_STREAMS - 1} are read")
     return container
 
 
@@ -488,9 +502,19 @@ def _timed_frames(container, stream, timed: bool, start: float, tick: float) -> 
 
 def _to_bgr(frame) -> np.ndarray:
     image = frame.to_ndarray(format="bgr24")
-    quarter_turns = int(round((frame.rotation or 0) / 90)) % 4
+    quarter_turns = _quarter_turns(frame.rotation)
     # The display matrix rotates counter-clockwise, as np.rot90 does.
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
+
+
+def _quarter_turns(degrees: float | None) -> int:
+    """Rotation metadata as whole quarter turns (0-3), the same in ``probe`` and for the frames:
+    the nearest one for an odd angle (45, 100), none for a missing or impossible one. FFmpeg's
+    angles lie within +-180; an all-zero display matrix gives NaN, which PyAV hands over as
+    -2147483648 (it made ``probe`` report 352 degrees while the frames were turned 270)."""
+    if not degrees or not math.isfinite(degrees) or abs(degrees) > 360:
+        return 0
+    return int(round(degrees / 90)) % 4
 
 
 def _seconds(value: int, time_base: Fraction) -> float:

@@ -4,6 +4,8 @@ that cover the whole content. Nothing else may escape."""
 from __future__ import annotations
 
 import os
+import time
+from fractions import Fraction
 
 import pytest
 
@@ -13,6 +15,8 @@ from moderation.errors import (
     DecodeTimeout,
     InputError,
     NotAFile,
+    NoVideoStream,
+    TooManyStreams,
     UnsupportedFormat,
     VideoTooLarge,
     VideoTooLong,
@@ -166,3 +170,112 @@ def test_damaged_mpegts_fails_typed_or_decodes(tmp_path):
             assert path.name in str(exc)
             outcomes.add(type(exc).__name__)
     assert outcomes  # every one of the 40 ended one of the two ways
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mkv", "h264"])
+def test_a_zero_length_file_is_corrupt(tmp_path, suffix):
+    path = tmp_path / f"empty.{suffix}"
+    path.write_bytes(b"")
+    # By its name .h264 is tried as a raw stream, which opens and holds nothing.
+    with pytest.raises(CorruptVideo, match=rf"empty\.{suffix}: (is not a video|contains no)"):
+        probe(path)
+
+
+@pytest.mark.parametrize("kind", hostile.NOT_VIDEO_KINDS)
+def test_other_files_under_a_video_name_are_refused(tmp_path, kind):
+    path = tmp_path / f"{kind}.mp4"
+    path.write_bytes(hostile.not_video_bytes(kind))
+    # Images and WAV have demuxers of their own (outside the allow-list); the rest none at all.
+    with pytest.raises((UnsupportedFormat, CorruptVideo), match=rf"{kind}\.mp4: is not a video"):
+        probe(path)
+
+
+@pytest.mark.parametrize("width, height", [(16384, 16384), (65535, 65535), (16000, 16000)])
+@pytest.mark.parametrize("format", [None, "matroska", "mp4"])
+def test_huge_declared_dimensions_are_refused_without_decoding(tmp_path, width, height, format):
+    units = hostile.skip_frames_h264(width, height, 5, keyframe_blocks=50)
+    path = hostile.write_h264(tmp_path / f"huge.{format or 'h264'}", units, format,
+                              size=(width, height))
+    started = time.monotonic()
+    # 16384 and more FFmpeg refuses itself; 16000x16000 it would decode (it once took 5 s and
+    # 1.1 GB before the size check): now the decoder opening runs stops at the pixel limit.
+    with pytest.raises((VideoTooLarge, CorruptVideo), match=r"huge\."):
+        probe(path)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_header_that_lies_about_the_size_is_read_at_the_true_size(tmp_path):
+    for format in ("matroska", "avi"):
+        path = hostile.write_h264(tmp_path / f"lies.{format}",
+                                  hostile.skip_frames_h264(640, 480, 10), format)
+        info = probe(hostile.patch_dimensions(path, 65535, 65535))
+        assert (info.width, info.height) == (640, 480)
+        frames = read_frames(info, sample_times(info, count=4))
+        assert {f.image.shape for f in frames} == {(480, 640, 3)}
+
+
+@pytest.mark.parametrize("pts, time_base", [
+    (list(range(10800)), Fraction(1, 1)),  # 3 h at 1 fps
+    ([0, 3600, 7200, 10800], Fraction(1, 1)),  # four frames over 3 h
+], ids=["3h-1fps", "spread"])
+def test_hours_long_tiny_videos_are_too_long(tmp_path, pts, time_base):
+    units = hostile.skip_frames_h264(32, 32, len(pts))
+    for format in ("matroska", "mp4"):
+        path = hostile.write_h264(tmp_path / f"long.{format}", units, format, pts=pts,
+                                  time_base=time_base)
+        with pytest.raises(VideoTooLong, match=r"long\.\w+: (lasts|runs past)"):
+            probe(path)
+
+
+@pytest.mark.parametrize("count, kind", [(63, "audio"), (2000, "audio"), (1500, "video")])
+def test_thousands_of_streams_are_refused(tmp_path, count, kind):
+    path = hostile.many_streams(tmp_path / "streams.mkv", count, kind)
+    started = time.monotonic()
+    with pytest.raises(TooManyStreams, match=r"streams\.mkv: has 64 streams or more"):
+        probe(path)
+    # 1500 video streams used to cost 6 s and 900 MB: a decoder each.
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_few_streams_are_fine(tmp_path):
+    info = probe(hostile.many_streams(tmp_path / "streams.mkv", 10, "audio"))
+    assert info.has_audio and (info.width, info.height) == (64, 48)
+
+
+@pytest.mark.parametrize("format", ["mp4", "matroska", "mpegts", "flv"])
+def test_audio_only_has_no_video_stream(tmp_path, format):
+    path = hostile.no_video(tmp_path / "sound.mp4", format)
+    # (PCM in MPEG-TS is a data stream to FFmpeg.)
+    with pytest.raises(NoVideoStream, match=r"sound\.mp4: has no video stream \((audio|data)"):
+        probe(path)
+
+
+def test_a_decompression_bomb_is_bounded_by_the_decode_timeout(tmp_path):
+    # 2000 4K frames in 60 KB: each decodes to 12 MB.
+    units = hostile.skip_frames_h264(3840, 2160, 2000)
+    path = hostile.write_h264(tmp_path / "bomb.mkv", units, "matroska")
+    assert path.stat().st_size < 100_000
+    info = probe(path)
+    assert (info.width, info.height) == (3840, 2160)
+    with pytest.raises(DecodeTimeout, match=r"bomb\.mkv: decoding took over"):
+        read_frames(info, sample_times(info, count=8), VideoLimits(decode_timeout=1.0))
+
+
+def test_a_frame_over_the_pixel_limit_in_an_image_codec_is_refused(tmp_path):
+    path = hostile.image_bomb(tmp_path / "bomb.avi", "png", 4096, 2200, 3)
+    with pytest.raises(VideoTooLarge, match=r"bomb\.avi: is 4096x2200"):
+        probe(path)
+
+
+@pytest.mark.parametrize("degrees, turns", [(45, 0), (1000, 3), (-90, 3), (100, 1), (180, 2),
+                                            (None, 0)])
+def test_odd_rotations_snap_to_quarter_turns(tmp_path, degrees, turns):
+    # None: an all-zero display matrix, whose angle is NaN (probe said 352, the frames 270).
+    path = hostile.rotated(tmp_path / "turned.mp4", degrees=degrees,
+                           matrix=(0, 0, 0, 0) if degrees is None else None)
+    info = probe(path)
+    assert info.rotation == 90 * turns
+    frames = read_frames(info, sample_times(info, count=3))
+    # What probe says is what the frames are: 96x64, displayed upright or on its side.
+    assert {f.image.shape[:2] for f in frames} == {(info.height, info.width)}
+    assert (info.width, info.height) == ((64, 96) if turns % 2 else (96, 64))
