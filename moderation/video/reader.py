@@ -241,6 +241,7 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
         decoded = None
         seekable = info.seekable
         position = -np.inf  # time of the last decoded frame
+        latest = None  # the last decoded frame: all a one-frame video has before its samples
         for target in wanted:
             keyframe = _keyframe_before(info.keyframes, target) if seekable else None
             if decoded is None and keyframe == (info.keyframes[0] if info.keyframes else None):
@@ -262,6 +263,7 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
                     # Every frame, not just the first: the size can change mid-stream.
                     _check_size(info.path, candidate.width, candidate.height, limits,
                                 f"has a frame at {position:.2f} s of", small_ok=True)
+                    latest = (position, candidate)
                     if position >= target - 1e-6:
                         frame = candidate
                         break
@@ -270,6 +272,10 @@ def read_frames(info: VideoInfo, times: Sequence[float], limits: VideoLimits = V
             if frame is None:
                 break  # past the last frame
             frames.append(Frame(position, _to_bgr(frame)))
+        if not frames and latest is not None:
+            # Every sample fell after the frames (a video of one frame lasts one tick, and its
+            # samples lie inside that tick): the last frame is the one shown then.
+            frames.append(Frame(latest[0], _to_bgr(latest[1])))
     finally:
         container.close()
     if not frames:

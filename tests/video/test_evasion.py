@@ -72,3 +72,12 @@ def test_samples_follow_a_resolution_change(tmp_path):
     frames = read_streams([info], count=20)
     later = [frame for frame in frames if frame.image.shape[1] == 256]
     assert len(later) >= 6 and all(frame_index(frame.image) >= 150 for frame in later)
+
+
+def test_a_video_of_one_frame_gives_that_frame(tmp_path):
+    """Its samples all lie inside its one tick, after the frame: it was once called corrupt."""
+    from tests.video.conftest import encode
+
+    info = probe(encode(tmp_path / "one.mp4", count=1, width=64, height=48))
+    frames = read_streams([info], count=32)
+    assert len(frames) == 1 and frames[0].image.shape == (48, 64, 3)
