@@ -83,13 +83,12 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
              for track in scored.tracks}
     if gallery is not None and len(gallery) and decisive:
         # Whose face was swapped in: described from the swapped stretch where there is one.
-        descriptors = scanner.describe_tracks(
+        scanner.describe_tracks(
             result, within={t: span for t, span in spans.items() if span is not None})
-    else:
-        descriptors = {}
+    described = result.face_descriptors
     tracks = []
     for track in scored.tracks:
-        match = gallery.match(descriptors[track.track]) if track.track in descriptors else None
+        match = gallery.match_track(described[track.track]) if track.track in described else None
         analysis = TrackAnalysis(track.track, min(track.times), max(track.times), track.score,
                                  track.median_side, track.times, track.scores,
                                  track.track in decisive, match, swap_span=spans[track.track])

@@ -106,8 +106,14 @@ class Settings(BaseSettings):
     task_time_limit_s: int = Field(default=600, ge=10)
     evidence_per_track: int = Field(default=3, ge=0, le=20)
 
-    # Identity: dlib's 128-d descriptors; two faces are one person below this distance.
-    identity_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+    # Identity: dlib's 128-d descriptors. A video track is an enrolled person when its
+    # descriptor lies under the threshold, the next person is the margin farther, and that
+    # share of its faces agree (``faces.identity.TrackRule``; calibrated on video faces by
+    # bench/identity_video.py: 0.6, right for photo pairs, matched 65% of stranger tracks to
+    # someone in a gallery of 100).
+    identity_threshold: float = Field(default=0.35, gt=0.0, le=2.0)
+    identity_runner_up_margin: float = Field(default=0.05, ge=0.0, le=2.0)
+    identity_agreement: float = Field(default=0.67, ge=0.0, le=1.0)
 
     @field_validator("source_roots", mode="before")
     @classmethod

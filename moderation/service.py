@@ -11,6 +11,7 @@ from moderation.analysis import analyze_video
 from moderation.config import Settings, get_settings
 from moderation.db.scans import ScanOutcome, scan_upload
 from moderation.db.session import session_factory, upgrade
+from moderation.faces.identity import TrackRule
 from moderation.sources import open_source
 
 
@@ -40,7 +41,7 @@ class Moderation:
             return analyze_video(path, detector, gallery, self.settings.evidence_per_track)
 
         return scan_upload(self.sessions, upload_id, detector.version, analyze,
-                           self.settings.identity_threshold, self.settings.no_match_action)
+                           TrackRule.from_settings(self.settings), self.settings.no_match_action)
 
     def enroll(self, name: str, sources: list[Path], consents: list[str] = (),
                actor: str = "service") -> str:

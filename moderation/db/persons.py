@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from moderation.db.models import Consent, Enrolment, PersonDescriptor, ProtectedPerson, now
 from moderation.db.uploads import audit
 from moderation.errors import InputError, ModerationError, NoFaceFound
-from moderation.faces.identity import Gallery
+from moderation.faces.identity import Gallery, TrackRule
 from moderation.faces.scan import FaceScanner
 from moderation.images import read_image
 
@@ -281,9 +281,10 @@ def consenting_persons(session: Session, uploader_id: str) -> set[str]:
     return set(rows)
 
 
-def load_gallery(session: Session, threshold: float) -> tuple[Gallery, dict[str, str]]:
-    """The gallery of every protected person's descriptors, and person id -> name."""
-    gallery = Gallery(threshold)
+def load_gallery(session: Session, rule: TrackRule) -> tuple[Gallery, dict[str, str]]:
+    """The gallery of every protected person's descriptors, matching by ``rule``, and person
+    id -> name."""
+    gallery = Gallery(rule=rule)
     names = {}
     for person in session.scalars(select(ProtectedPerson)):
         names[person.id] = person.name

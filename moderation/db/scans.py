@@ -27,7 +27,7 @@ from moderation.db.models import Alert, Evidence, FaceTrack, Scan, Upload, Verdi
 from moderation.db.persons import consenting_persons, load_gallery
 from moderation.db.uploads import audit, get_upload
 from moderation.errors import InputError
-from moderation.faces.identity import Gallery
+from moderation.faces.identity import Gallery, TrackRule
 from moderation.policy.decide import Decision, TrackFinding, decide, unprocessable
 
 
@@ -45,17 +45,17 @@ Analyzer = Callable[[str, Gallery], VideoAnalysis]
 
 
 def scan_upload(sessions: sessionmaker[Session], upload_id: str, detector_version: str,
-                analyze: Analyzer, threshold_for_gallery: float,
+                analyze: Analyzer, identity_rule: TrackRule,
                 no_match_action: str = "review") -> ScanOutcome:
     """Scan an upload with ``analyze`` and record the verdict; ``InputError`` from the video
     (corrupt, no video stream, too long) becomes an ``unprocessable`` verdict."""
     with scan_lock(sessions, upload_id):
-        return _scan(sessions, upload_id, detector_version, analyze, threshold_for_gallery,
+        return _scan(sessions, upload_id, detector_version, analyze, identity_rule,
                      no_match_action)
 
 
 def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str,
-          analyze: Analyzer, threshold_for_gallery: float,
+          analyze: Analyzer, identity_rule: TrackRule,
           no_match_action: str) -> ScanOutcome:
     with sessions() as session, session.begin():
         upload = _locked(session, upload_id)
@@ -70,7 +70,7 @@ def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str
         scan.status = "running"
         upload.status = "scanning"
         source = upload.source
-        gallery, names = load_gallery(session, threshold_for_gallery)
+        gallery, names = load_gallery(session, identity_rule)
         session.flush()
         scan_id = scan.id
     try:

@@ -46,6 +46,7 @@ class VideoFaces:
     geometry: CropGeometry
     timings: dict[str, float] = field(default_factory=dict)
     descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> 128-d
+    face_descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # id -> (n, 128)
     streams: tuple[VideoInfo, ...] = ()
 
     def frame_lines(self) -> list[dict]:
@@ -113,7 +114,7 @@ class FaceScanner:
     def _fit(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         return self.landmark_detector.fit(image, self.detector.dlib_box(detection))
 
-    def describe_tracks(self, result: VideoFaces, faces_per_track: int = 3,
+    def describe_tracks(self, result: VideoFaces, faces_per_track: int = 6,
                         within: dict[int, tuple[float, float]] | None = None
                         ) -> dict[int, np.ndarray]:
         """A 128-d identity descriptor per track, from its ``faces_per_track`` largest, surest
@@ -130,12 +131,13 @@ class FaceScanner:
                                         self.detector.dlib_box(face.detection))
                 for face in best[:faces_per_track]
             ]
-            result.descriptors[track.id] = track_descriptor(np.stack(descriptors))
+            result.face_descriptors[track.id] = np.stack(descriptors)
+            result.descriptors[track.id] = track_descriptor(result.face_descriptors[track.id])
         return result.descriptors
 
     def identify(self, result: VideoFaces, gallery: Gallery) -> dict[int, Match | None]:
-        """The enrolled person each track matches, or None."""
-        if not result.descriptors:
+        """The enrolled person each track matches (``Gallery.match_track``), or None."""
+        if not result.face_descriptors:
             self.describe_tracks(result)
-        return {track_id: gallery.match(descriptor)
-                for track_id, descriptor in result.descriptors.items()}
+        return {track_id: gallery.match_track(faces)
+                for track_id, faces in result.face_descriptors.items()}

@@ -13,7 +13,7 @@ from moderation.db import scans
 from moderation.db.models import Alert, Review, Verdict
 from moderation.db.scans import scan_upload
 from moderation.db.uploads import gate_answer, record_review
-from tests.db.test_scans import StandInAnalysis, _person, _upload
+from tests.db.test_scans import RULE, StandInAnalysis, _person, _upload
 
 
 class HeldAnalysis(StandInAnalysis):
@@ -56,9 +56,9 @@ def test_two_deliveries_at_once_analyse_once_and_alert_once(sessions):
     _person(sessions)
     upload = _upload(sessions)
     analysis = HeldAnalysis()
-    first, first_result = _run(scan_upload, sessions, upload, "v1", analysis, 0.6)
+    first, first_result = _run(scan_upload, sessions, upload, "v1", analysis, RULE)
     assert analysis.started.wait(30)
-    second, second_result = _run(scan_upload, sessions, upload, "v1", analysis, 0.6)
+    second, second_result = _run(scan_upload, sessions, upload, "v1", analysis, RULE)
     time.sleep(1.0)  # long enough for the second to reach the analysis if nothing stopped it
     assert analysis.entered == 1 and second.is_alive()  # waiting on the upload's lock
     analysis.release.set()
@@ -79,9 +79,9 @@ def test_a_review_made_while_a_late_delivery_analyses_is_kept(sessions):
     upload = _upload(sessions)
     late = HeldAnalysis()
     # Past the advisory lock, straight into the scan: the race the lock normally prevents.
-    thread, result = _run(scans._scan, sessions, upload, "v1", late, 0.6, "review")
+    thread, result = _run(scans._scan, sessions, upload, "v1", late, RULE, "review")
     assert late.started.wait(30)
-    first = scan_upload(sessions, upload, "v1", StandInAnalysis(), 0.6)
+    first = scan_upload(sessions, upload, "v1", StandInAnalysis(), RULE)
     assert first.decision == "block"
     with sessions() as session, session.begin():
         record_review(session, upload, "rita", "allow", "satire")
@@ -102,9 +102,9 @@ def test_a_review_made_while_a_late_delivery_analyses_is_kept(sessions):
 def test_the_lock_is_per_upload(sessions):
     one, two = _upload(sessions), _upload(sessions)
     held = HeldAnalysis()
-    thread, _ = _run(scan_upload, sessions, one, "v1", held, 0.6)
+    thread, _ = _run(scan_upload, sessions, one, "v1", held, RULE)
     assert held.started.wait(30)
     # Another upload's scan does not wait for the held one.
-    assert scan_upload(sessions, two, "v1", StandInAnalysis(score=0.1), 0.6).decision == "allow"
+    assert scan_upload(sessions, two, "v1", StandInAnalysis(score=0.1), RULE).decision == "allow"
     held.release.set()
     thread.join(30)

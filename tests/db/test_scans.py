@@ -18,7 +18,9 @@ from moderation.db.persons import enroll, grant_consent
 from moderation.db.scans import scan_upload
 from moderation.db.uploads import gate_answer, may_publish, record_review, register_upload
 from moderation.errors import CorruptVideo
-from moderation.faces.identity import Match
+from moderation.faces.identity import Match, TrackRule
+
+RULE = TrackRule()
 
 VECTOR = [0.1] * 128
 
@@ -59,7 +61,7 @@ def test_a_protected_swap_is_blocked_with_evidence_and_one_alert(sessions):
     with sessions() as session:
         assert may_publish(session, upload) == (False, gate_answer(session, upload))
         assert gate_answer(session, upload)["decision"] == "pending"
-    outcome = scan_upload(sessions, upload, "v1", StandInAnalysis(), 0.6)
+    outcome = scan_upload(sessions, upload, "v1", StandInAnalysis(), RULE)
     assert outcome.decision == "block" and outcome.alert_id is not None
     with sessions() as session:
         answer = gate_answer(session, upload)
@@ -75,8 +77,8 @@ def test_a_protected_swap_is_blocked_with_evidence_and_one_alert(sessions):
 def test_scanning_twice_changes_nothing(sessions):
     upload = _upload(sessions)
     analysis = StandInAnalysis(score=0.1)
-    first = scan_upload(sessions, upload, "v1", analysis, 0.6)
-    again = scan_upload(sessions, upload, "v1", analysis, 0.6)
+    first = scan_upload(sessions, upload, "v1", analysis, RULE)
+    again = scan_upload(sessions, upload, "v1", analysis, RULE)
     assert again.reused and again.verdict_id == first.verdict_id and analysis.calls == 1
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Verdict)) == 1
@@ -90,8 +92,8 @@ def test_a_crashed_scan_is_redone_in_place(sessions):
         raise MemoryError("killed")
 
     with pytest.raises(MemoryError):
-        scan_upload(sessions, upload, "v1", crash, 0.6)
-    outcome = scan_upload(sessions, upload, "v1", StandInAnalysis(score=0.1), 0.6)
+        scan_upload(sessions, upload, "v1", crash, RULE)
+    outcome = scan_upload(sessions, upload, "v1", StandInAnalysis(score=0.1), RULE)
     with sessions() as session:
         scan = session.scalar(select(Scan))
         assert (scan.status, scan.attempts) == ("done", 2)
@@ -101,8 +103,8 @@ def test_a_crashed_scan_is_redone_in_place(sessions):
 
 def test_a_new_detector_version_keeps_the_history(sessions):
     upload = _upload(sessions)
-    scan_upload(sessions, upload, "v1", StandInAnalysis(score=0.1), 0.6)
-    scan_upload(sessions, upload, "v2", StandInAnalysis(score=0.999, matched=False), 0.6)
+    scan_upload(sessions, upload, "v1", StandInAnalysis(score=0.1), RULE)
+    scan_upload(sessions, upload, "v2", StandInAnalysis(score=0.999, matched=False), RULE)
     with sessions() as session:
         verdicts = session.scalars(select(Verdict).order_by(Verdict.created_at)).all()
         assert [(v.detector_version, v.decision, v.is_current) for v in verdicts] == [
@@ -116,9 +118,9 @@ def test_a_corrupt_video_is_unprocessable_not_retried(sessions):
     def corrupt(source, gallery):
         raise CorruptVideo(source, "is not a video PyAV can open")
 
-    outcome = scan_upload(sessions, upload, "v1", corrupt, 0.6)
+    outcome = scan_upload(sessions, upload, "v1", corrupt, RULE)
     assert outcome.decision == "unprocessable" and outcome.reasons[0]["code"] == "corrupt"
-    again = scan_upload(sessions, upload, "v1", corrupt, 0.6)
+    again = scan_upload(sessions, upload, "v1", corrupt, RULE)
     assert again.reused
     with sessions() as session:
         assert gate_answer(session, upload)["decision"] == "unprocessable"
@@ -128,9 +130,9 @@ def test_a_corrupt_video_is_unprocessable_not_retried(sessions):
 def test_consent_and_reviews(sessions):
     _person(sessions, consent_for="u1")
     upload = _upload(sessions, uploader="u1")
-    assert scan_upload(sessions, upload, "v1", StandInAnalysis(), 0.6).decision == "allow"
+    assert scan_upload(sessions, upload, "v1", StandInAnalysis(), RULE).decision == "allow"
     other = _upload(sessions, uploader="u2")
-    assert scan_upload(sessions, other, "v1", StandInAnalysis(), 0.6).decision == "block"
+    assert scan_upload(sessions, other, "v1", StandInAnalysis(), RULE).decision == "block"
     with sessions() as session, session.begin():
         record_review(session, other, "reviewer-1", "allow", "parody, cleared by legal")
     with sessions() as session:
@@ -156,7 +158,7 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
 def test_alerts_are_posted_at_most_once(sessions):
     _person(sessions)
-    outcome = scan_upload(sessions, _upload(sessions), "v1", StandInAnalysis(), 0.6)
+    outcome = scan_upload(sessions, _upload(sessions), "v1", StandInAnalysis(), RULE)
     server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/hook"

@@ -58,7 +58,7 @@ def test_descriptor_shape_and_determinism(describer, astronaut):
 def test_same_person_is_closer_than_another(lfw):
     same = distance(lfw["Al_Gore_0001"], lfw["Al_Gore_0002"])
     other = distance(lfw["Al_Gore_0001"], lfw["Abdullah_Gul_0001"])
-    assert same < Gallery().threshold < other
+    assert same < 0.6 < other  # the threshold right for pairs of photos (bench/identity.py)
 
 
 def test_gallery_finds_the_enrolled_person_and_no_stranger(lfw, describer, astronaut):
@@ -105,3 +105,30 @@ def test_threshold_calibration_by_hand():
     np.testing.assert_allclose(result.thresholds, [0.55, 0.4])
     np.testing.assert_allclose(result.accuracies, [2 / 3, 2 / 3])
     assert result.mean == pytest.approx(2 / 3) and result.std == pytest.approx(0)
+
+
+def test_a_track_matches_only_with_agreement_and_a_margin():
+    """Synthetic descriptors: a track is named only when its median is under the threshold,
+    the runner-up is the margin farther, and enough of its faces agree on their own."""
+    from moderation.faces.identity import TrackRule
+
+    rng = np.random.default_rng(0)
+    p, q = np.zeros(128, np.float32), np.zeros(128, np.float32)
+    p[0], q[1] = 1.0, 1.0
+    gallery = Gallery(rule=TrackRule(threshold=0.35, runner_up_margin=0.05, agreement=0.67))
+    gallery.add("p", p[None])
+    gallery.add("q", q[None])
+
+    def near(centre, spread, count=6):
+        return (centre + rng.normal(0, spread / np.sqrt(128), (count, 128))).astype(np.float32)
+
+    found = gallery.match_track(near(p, 0.1))
+    assert found.person_id == "p" and found.distance < 0.35 and found.agreement == 1.0
+    assert found.runner_up > found.distance + 0.05
+    assert gallery.match_track(near(p, 0.5)) is None  # the faces scatter: few agree
+    stranger = np.zeros(128, np.float32)
+    stranger[2] = 1.0
+    assert gallery.match_track(near(stranger, 0.05)) is None  # under no one's threshold
+    between = near((p + q) / 2 + p * 0.01, 0.02)  # as near to both: no runner-up margin
+    assert gallery.match_track(between, TrackRule(threshold=2.0)) is None
+    assert gallery.match_track(between, TrackRule(threshold=2.0, runner_up_margin=0.0))
