@@ -48,6 +48,8 @@ from worker.local import LocalWorker  # noqa: E402
 
 VIDEOS = SHARED / "data" / "videos"
 FAULTS = ("kill", "broker", "database")
+# When each is injected: at these fractions of the verdicts recorded.
+DEFAULT_FAULTS = {"kill": 0.15, "broker": 0.4, "database": 0.7}
 # Celery's INFO lines about a task; the run sends each scan with the upload's id as task id.
 TASK_LINE = re.compile(r"Task worker\.tasks\.scan_upload\[([^\]]+)\] (received|succeeded|retry"
                        r"|raised|failed|rejected)")
@@ -143,18 +145,20 @@ class ChaosRun:
 
     def __init__(self, uploads: list[Path], workdir: Path, processes: int = 2,
                  faults: dict[str, float] | None = None, down_s: float = 3.0,
+                 database_down_s: float | None = None,
                  timeout_s: float = 1800.0, first_wave: float = 0.5,
                  worker_settings: dict[str, str] | None = None, say=print):
         self.uploads = uploads
         self.workdir = workdir
         self.processes = processes
-        fractions = {"kill": 0.15, "broker": 0.4, "database": 0.7} if faults is None else faults
+        fractions = DEFAULT_FAULTS if faults is None else faults
         unknown = set(fractions) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}: expected some of {FAULTS}")
         self.faults = sorted((Fault(kind, max(1, int(fraction * len(uploads))))
                               for kind, fraction in fractions.items()), key=lambda f: f.after)
         self.down_s = down_s
+        self.database_down_s = down_s if database_down_s is None else database_down_s
         self.timeout_s = timeout_s
         self.first_wave = first_wave
         self.worker_settings = worker_settings or {}
@@ -281,7 +285,7 @@ class ChaosRun:
             if fault.kind == "broker":
                 self.broker.restart(down_s=self.down_s)
             else:
-                self.database.restart(down_s=self.down_s)
+                self.database.restart(down_s=self.database_down_s)
                 engine_for(self.url).dispose()  # the run's own connections died with it
         fault.took_s = time.perf_counter() - begin
         fault.seen_verdicts = done
@@ -402,6 +406,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of the cut clips")
     parser.add_argument("--down", type=float, default=3.0,
                         help="seconds the broker and the database stay down")
+    parser.add_argument("--database-down", type=float, default=None,
+                        help="seconds the database stays down (default: --down)")
+    parser.add_argument("--faults", default="kill,broker,database",
+                        help="which faults, comma-separated (at 15%%, 40%% and 70%% of the "
+                        "verdicts)")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder (logs)")
     args = parser.parse_args()
     console = Console(width=max(Console().width, 120))
@@ -411,7 +420,12 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chaos-"))
     try:
         uploads = make_uploads(workdir / "uploads", args.uploads, args.seconds)
-        run = ChaosRun(uploads, workdir, args.processes, down_s=args.down,
+        kinds = [kind for kind in args.faults.split(",") if kind]
+        if set(kinds) - set(FAULTS):
+            parser.error(f"--faults {args.faults}: expected some of {','.join(FAULTS)}")
+        faults = {kind: DEFAULT_FAULTS[kind] for kind in kinds}
+        run = ChaosRun(uploads, workdir, args.processes, faults=faults, down_s=args.down,
+                       database_down_s=args.database_down,
                        say=lambda line: console.print(f"[dim]{time.strftime('%X')}[/] {line}"))
         result = run.run()
         for part in table(result, f"{args.uploads} uploads, {args.processes} worker "
