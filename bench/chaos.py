@@ -146,7 +146,7 @@ class ChaosRun:
     def __init__(self, uploads: list[Path], workdir: Path, processes: int = 2,
                  faults: dict[str, float] | None = None, down_s: float = 3.0,
                  database_down_s: float | None = None,
-                 timeout_s: float = 1800.0, first_wave: float = 0.5,
+                 timeout_s: float = 1800.0, idle_s: float = 240.0, first_wave: float = 0.5,
                  worker_settings: dict[str, str] | None = None, say=print):
         self.uploads = uploads
         self.workdir = workdir
@@ -160,6 +160,7 @@ class ChaosRun:
         self.down_s = down_s
         self.database_down_s = down_s if database_down_s is None else database_down_s
         self.timeout_s = timeout_s
+        self.idle_s = idle_s
         self.first_wave = first_wave
         self.worker_settings = worker_settings or {}
         self.say = say
@@ -231,10 +232,17 @@ class ChaosRun:
                  f"{self.processes} workers")
         pending = list(self.faults)
         deadline = time.monotonic() + self.timeout_s
-        done = 0
+        done, progress = 0, time.monotonic()
         while time.monotonic() < deadline:
-            done = self._verdicts_so_far(done)
+            seen, done = done, self._verdicts_so_far(done)
             if done >= len(self.upload_ids) and not pending:
+                break
+            if done > seen:
+                progress = time.monotonic()
+            elif not pending and time.monotonic() - progress > self.idle_s:
+                # Nothing recorded for so long after the last fault: what is missing is lost
+                # (a retry's countdown stays far below this after the short outages here).
+                self.say(f"no verdict for {self.idle_s:.0f} s: giving up waiting")
                 break
             if pending and done >= pending[0].after and self._inject(pending[0], done):
                 fault = pending.pop(0)
