@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test demo synth-demo bench bench-dev bench-hostile lint train finetune
+.PHONY: install test demo synth-demo bench bench-dev bench-hostile chaos lint train finetune
 
 install: $(VENV)/.installed
 
@@ -84,6 +84,12 @@ bench: install
 # through the embedded scan: outcome, time and peak memory per class.
 bench-hostile: install
 	$(BIN)/python bench/hostile.py
+
+# 100 short uploads through two worker processes while one is killed with SIGKILL mid-scan
+# (and replaced), the broker restarts and the database restarts, on a PostgreSQL and a RabbitMQ
+# of the run's own: exits 1 unless every upload got exactly one verdict.
+chaos: install
+	$(BIN)/python bench/chaos.py
 
 lint: install
 	$(BIN)/ruff check moderation worker migrations tests bench
