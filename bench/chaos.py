@@ -126,6 +126,7 @@ class ChaosResult:
     stuck: int = 0  # scans left 'running'
     redone: int = 0  # scans started more than once (their first try was interrupted)
     retries: int = 0  # task retries logged by the workers (transient errors)
+    per_worker: list[int] = field(default_factory=list)  # scans finished, by worker started
     decisions: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)  # the uploads' status column
@@ -136,7 +137,7 @@ class ChaosResult:
     @property
     def ok(self) -> bool:
         return (self.verdicts == self.uploads and self.duplicates == 0 and self.lost == 0
-                and all(fault.at is not None for fault in self.faults))
+                and self.stuck == 0 and all(fault.at is not None for fault in self.faults))
 
 
 class ChaosRun:
@@ -244,6 +245,9 @@ class ChaosRun:
                 # (a retry's countdown stays far below this after the short outages here).
                 self.say(f"no verdict for {self.idle_s:.0f} s: giving up waiting")
                 break
+            if later and done >= wave:  # the first wave is through before the broker fault
+                self._send(later)
+                later = []
             if pending and done >= pending[0].after and self._inject(pending[0], done):
                 fault = pending.pop(0)
                 self.say(f"{fault.kind}: at {fault.seen_verdicts} verdicts, "
@@ -253,8 +257,6 @@ class ChaosRun:
                     self.say(f"{len(later)} more scans sent after the broker restart")
                     later = []
             time.sleep(0.1)
-        if later:
-            self._send(later)
         result.total_s = time.perf_counter() - start
 
     def _verdicts_so_far(self, last: int) -> int:
@@ -340,8 +342,10 @@ class ChaosRun:
         result.reasons = Counter(v.reasons[0]["code"] for v in verdicts
                                  if v.is_current and v.decision == "unprocessable")
         result.statuses = statuses
-        result.retries = sum(len(re.findall(r"\] retry:", worker.log()))
-                             for worker in self._all_logs())
+        logs = [worker.log() for worker in self._all_logs()]
+        result.retries = sum(len(re.findall(r"\] retry:", log)) for log in logs)
+        result.per_worker = [sum(1 for _id, event in TASK_LINE.findall(log)
+                                 if event == "succeeded") for log in logs]
         times = {v.upload_id: v.created_at for v in verdicts}
         for fault in result.faults:
             if fault.at is None:
@@ -354,8 +358,8 @@ class ChaosRun:
                 fault.in_flight_done_s = (max(ends) - fault.at).total_seconds()
 
     def _all_logs(self) -> list[LocalWorker]:
-        logs = sorted((self.workdir / "logs").glob("worker*.log"))
-        return [LocalWorker(self.queue, {}, path) for path in logs]
+        return [LocalWorker(self.queue, {}, self.workdir / "logs" / f"worker{n}.log")
+                for n in range(1, self.started + 1)]
 
 
 # --- The report ---
@@ -386,8 +390,12 @@ def table(result: ChaosResult, title: str):
              "0"),
             ("lost (uploads without a verdict)", str(result.lost), "0"),
             ("scans left running", str(result.stuck), "0"),
+            ("uploads' status", ", ".join(f"{k} {v}" for k, v in sorted(result.statuses.items())),
+             f"done {result.uploads}"),
             ("scans redone after an interruption", str(result.redone), ""),
             ("task retries (transient errors)", str(result.retries), ""),
+            ("scans finished per worker (in the order started)",
+             ", ".join(map(str, result.per_worker)), ""),
             ("decisions", ", ".join(f"{k} {v}" for k, v in sorted(result.decisions.items())),
              ""),
             ("unprocessable reasons",

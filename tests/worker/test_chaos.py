@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.chaos import ChaosRun, make_uploads
+from bench.chaos import ChaosRun, make_uploads, table
 from tests.private_servers import PrivatePostgres, PrivateRabbitMQ, ServerUnavailable
 
 
@@ -23,7 +23,7 @@ def test_a_worker_killed_mid_scan_and_a_database_restart_lose_nothing(videos, tm
                                                                       servers_available):
     uploads = make_uploads(tmp_path / "uploads", 10, seconds=1.0)
     run = ChaosRun(uploads, tmp_path, processes=2, faults={"kill": 0.1, "database": 0.3},
-                   down_s=2.0, timeout_s=120, say=print,
+                   down_s=2.0, timeout_s=120, say=lambda _line: None,
                    worker_settings={"MODERATION_FRAMES_PER_VIDEO": "8"})
     result = run.run()
     kill, database = result.faults
@@ -33,3 +33,6 @@ def test_a_worker_killed_mid_scan_and_a_database_restart_lose_nothing(videos, tm
     assert (result.verdicts, result.duplicates, result.lost, result.stuck) == (10, 0, 0, 0)
     assert result.redone >= 1  # the killed worker's scan, redone by another
     assert result.ok
+    assert sum(result.per_worker) >= 10 and len(result.per_worker) == 3  # with the replacement
+    faults, summary = table(result, "CI")  # the report renders
+    assert (faults.row_count, summary.row_count) == (2, 14)
