@@ -4,8 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test demo synth-demo bench bench-dev bench-hostile bench-hostile-worker fuzz lint \
-	train finetune
+.PHONY: install test demo synth-demo bench bench-dev bench-hostile bench-hostile-worker fuzz chaos \
+	lint train finetune
 
 install: $(VENV)/.installed
 
@@ -94,6 +94,12 @@ bench-hostile-worker: install
 # Five minutes of atheris on the reader's probe and first frames (the tests run 20 s of it).
 fuzz: install
 	$(BIN)/python tests/video/fuzz_probe.py --seconds 300 --artifacts out/fuzz
+
+# 100 short uploads through two worker processes while one is killed with SIGKILL mid-scan
+# (and replaced), the broker restarts and the database restarts, on a PostgreSQL and a RabbitMQ
+# of the run's own: exits 1 unless every upload got exactly one verdict.
+chaos: install
+	$(BIN)/python bench/chaos.py
 
 lint: install
 	$(BIN)/ruff check moderation worker migrations tests bench

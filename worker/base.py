@@ -69,6 +69,13 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, sa.DBAPIError) and exc.connection_invalidated
 
 
+def is_database_fault(exc: BaseException) -> bool:
+    """The database cannot be reached or dropped the connection (also a deadlock or a
+    serialization failure, which psycopg2 reports the same way)."""
+    return isinstance(exc, sa.OperationalError | sa.InterfaceError) or (
+        isinstance(exc, sa.DBAPIError) and exc.connection_invalidated)
+
+
 _context: ContextVar[dict | None] = ContextVar("task_log_context", default=None)
 
 
@@ -127,20 +134,27 @@ class ModerationTask(celery.Task):
             if not is_transient(exc):
                 raise
             retries = self.request.retries
-            if retries >= self.retry_limit():
-                self.log.error("giving up after %d tries: %s: %s", retries + 1,
-                               type(exc).__name__, exc)
-                raise
+            limit = self.retry_limit()
+            if retries >= limit:
+                if not self.outlasts(exc):
+                    self.log.error("giving up after %d tries: %s: %s", retries + 1,
+                                   type(exc).__name__, exc)
+                    raise
+                limit = retries + 1
             countdown = self.backoff(retries)
             self.log.warning("transient %s (try %d), retrying in %d s: %s",
                              type(exc).__name__, retries + 1, countdown, exc)
-            raise self.retry(exc=exc, countdown=countdown,
-                             max_retries=self.retry_limit()) from exc
+            raise self.retry(exc=exc, countdown=countdown, max_retries=limit) from exc
         finally:
             _context.reset(token)
 
     def retry_limit(self) -> int:
         return self.max_retries
+
+    def outlasts(self, exc: BaseException) -> bool:
+        """Whether the transient ``exc`` is retried past :meth:`retry_limit`, because giving up
+        on it would lose the task's work."""
+        return False
 
     def backoff(self, retries: int) -> int:
         """Exponential with full jitter, so tasks that failed together do not retry together."""

@@ -13,7 +13,7 @@ from moderation.db.scans import give_up
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
 from worker.app import app
-from worker.base import ModerationTask, is_transient
+from worker.base import ModerationTask, is_database_fault, is_transient
 
 # A scan row still 'running' that was started this often means the processes running it died
 # (a decoder crash, the kernel's OOM killer): with late acknowledgement the message would come
@@ -21,8 +21,16 @@ from worker.base import ModerationTask, is_transient
 MAX_SCAN_STARTS = 5
 
 
-@app.task(base=ModerationTask, bind=True, name="worker.tasks.scan_upload")
-def scan_upload(self: ModerationTask, upload_id: str) -> dict | None:
+class ScanTask(ModerationTask):
+    def outlasts(self, exc: BaseException) -> bool:
+        # A scan that gives up records an unprocessable verdict, which needs the database: while
+        # it cannot be reached, giving up would leave the upload pending for good (the message
+        # acknowledged, no verdict, the scan 'running'), so the scan retries until it answers.
+        return is_database_fault(exc)
+
+
+@app.task(base=ScanTask, bind=True, name="worker.tasks.scan_upload")
+def scan_upload(self: ScanTask, upload_id: str) -> dict | None:
     service = self.service
     version = service.detector.version
     # Starts beyond this task's own retries (a missing file's, say) are processes that died.

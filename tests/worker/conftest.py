@@ -1,5 +1,5 @@
 """A real worker process on the real RabbitMQ broker and the test session's PostgreSQL database,
-consuming a queue of its own."""
+consuming a queue of its own; servers of a test's own for the tests that restart them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from moderation.db.models import Scan, Upload, Verdict
 from moderation.db.uploads import register_upload
 from tests.conftest import SHARED
+from tests.private_servers import PrivatePostgres, ServerUnavailable
 from worker.app import app
 from worker.local import LocalWorker, delete_queue
 
@@ -87,6 +88,26 @@ def shared_worker(queue, worker_env, tmp_path_factory):
     worker.start()
     yield worker
     worker.stop()
+
+
+@pytest.fixture()
+def private_postgres():
+    """A PostgreSQL server of this test's own, which the test may stop and restart."""
+    try:
+        server = PrivatePostgres()
+    except ServerUnavailable as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server
+
+
+def migrated_database(server: PrivatePostgres, name: str = "moderation") -> str:
+    """A new database on ``server`` migrated to head by Alembic; its URL."""
+    from moderation.db.session import upgrade
+
+    url = server.create_database(name)
+    upgrade(url)
+    return url
 
 
 def upload(sessions, source: Path | str, uploader: str = "tester") -> str:

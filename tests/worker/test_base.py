@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from celery.exceptions import Retry
 from sqlalchemy import exc as sa
 from sqlalchemy import select
 
@@ -105,6 +106,28 @@ def test_a_database_outage_is_retried_then_given_up(configure, caplog):
     assert result.failed() and isinstance(result.result, sa.OperationalError)
     assert caplog.text.count("transient OperationalError") == 1
     assert "alert=1: giving up after 2 tries" in caplog.text
+
+
+def test_a_scan_outlasts_a_database_outage_past_its_last_retry(configure, monkeypatch,
+                                                              caplog):
+    """Giving up a scan means recording an unprocessable verdict, which the database must take:
+    a scan whose retries ran out while it is unreachable retries again instead of ending with
+    its message acknowledged and its upload pending for good."""
+    configure(database_url="postgresql+psycopg2://postgres@127.0.0.1:1/none")
+    asked = {}
+
+    def retry(exc=None, countdown=None, max_retries=None, **_options):
+        asked.update(exc=exc, max_retries=max_retries)
+        return Retry(exc=exc)  # what Celery raises once the retry's message is sent
+
+    monkeypatch.setattr(scan_upload, "retry", retry)
+    last = scan_upload.max_retries
+    with caplog.at_level(logging.INFO):
+        result = scan_upload.apply(args=["u1"], retries=last)
+    assert result.state == "RETRY"
+    assert isinstance(asked["exc"], sa.OperationalError) and asked["max_retries"] > last
+    assert f"transient OperationalError (try {last + 1})" in caplog.text
+    assert "giving up" not in caplog.text
 
 
 def test_an_unknown_upload_is_given_up_at_once(configure, caplog):
