@@ -64,7 +64,8 @@ def main() -> int:
             gallery.add(name, np.stack(vectors))
     generator = FakeGenerator(mode="pair")
     counts = {rule: {"A (swapped in)": 0, "B (photo used)": 0, "someone else": 0, "nobody": 0}
-              for rule in ("nearest < 0.6 (photo threshold)", "track rule (video defaults)")}
+              for rule in ("nearest < 0.6 (photo threshold)", "track rule: certain (blocks)",
+                           "track rule: certain or resembles (review)")}
     made = skipped = 0
     with tqdm(total=args.swaps, desc="swaps", unit="swap") as progress:
         while made < args.swaps:
@@ -82,9 +83,11 @@ def main() -> int:
                 continue
             made += 1
             progress.update()
+            track = gallery.match_track(vector[None], TrackRule())
             for rule, match in (("nearest < 0.6 (photo threshold)", gallery.match(vector)),
-                                ("track rule (video defaults)",
-                                 gallery.match_track(vector[None], TrackRule()))):
+                                ("track rule: certain (blocks)",
+                                 track if track is not None and track.certain else None),
+                                ("track rule: certain or resembles (review)", track)):
                 named = None if match is None else match.person_id
                 key = ("nobody" if named is None else "A (swapped in)" if named == a
                        else "B (photo used)" if named == b else "someone else")

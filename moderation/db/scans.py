@@ -83,7 +83,10 @@ def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str
     findings = [TrackFinding(t.track, *(t.swap_span or (t.start, t.end)), t.score,
                              t.match.person_id if t.match else None,
                              names.get(t.match.person_id) if t.match else None,
-                             bool(t.match and t.match.person_id in consented), t.decisive)
+                             bool(t.match and t.match.certain
+                                  and t.match.person_id in consented), t.decisive,
+                             t.match.distance if t.match else None,
+                             t.match.certain if t.match else True)
                 for t in analysis.tracks]
     decision = decide(findings, analysis.threshold, detector_version, no_match_action)
     return _record(sessions, upload_id, scan_id, analysis, names, detector_version, decision,

@@ -2,6 +2,10 @@
 
 - A track that is a swap (score at or above the detector's threshold) and whose face matches a
   protected person who has not consented to this uploader: **block**, `portrait_rights_swap`.
+- A swap whose face only resembles a protected person (``Match.certain`` false: under the
+  candidate threshold, not under the naming one): **review** (block when swaps of nobody
+  protected block), `possible_portrait_rights_swap`, naming the person and the distance for
+  the reviewer. A block names someone; it needs a certain match. Consent needs one too.
 - A swap without such a match: the configured action (review by default), `swap_detected`.
 - A swap of a protected person who consented to this uploader: **allow**, `consented_swap`
   (with `only_consented_swaps` when nothing else is swapped).
@@ -27,6 +31,8 @@ class TrackFinding:
     person_name: str | None = None
     consented: bool = False
     decisive: bool = True
+    distance: float | None = None
+    certain: bool = True  # False: the face only resembles the person (``Match.certain``)
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,14 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
     swaps = [f for f in findings if f.decisive and f.score >= threshold]
     reasons = []
     for finding in swaps:
-        if finding.person_id is not None and not finding.consented:
+        if finding.person_id is not None and not finding.certain:
+            reasons.append(_reason("possible_portrait_rights_swap", finding, detector_version,
+                                   f"A face appears swapped in from {finding.start:.1f} s to "
+                                   f"{finding.end:.1f} s (score {_probability(finding.score)});"
+                                   f" it resembles {finding.person_name}, who is protected "
+                                   f"(distance {finding.distance:.3f}), too loosely to name "
+                                   "them: a reviewer decides."))
+        elif finding.person_id is not None and not finding.consented:
             reasons.append(_reason("portrait_rights_swap", finding, detector_version,
                                    f"The face of {finding.person_name}, who is protected and has "
                                    f"not consented, appears swapped in from "
@@ -60,6 +73,9 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
     if "portrait_rights_swap" in codes:
         return Decision("block", [r for r in reasons if r["code"] == "portrait_rights_swap"]
                         + [r for r in reasons if r["code"] != "portrait_rights_swap"])
+    if "possible_portrait_rights_swap" in codes:
+        # Never less strict than a swap of nobody protected.
+        return Decision("block" if no_match_action == "block" else "review", reasons)
     if "swap_detected" in codes:
         return Decision(no_match_action, reasons)
     if not findings:
@@ -91,7 +107,10 @@ def unprocessable(code: str, message: str, detector_version: str) -> Decision:
 
 
 def _reason(code: str, finding: TrackFinding, detector_version: str, message: str) -> dict:
-    return {"code": code, "person": finding.person_name, "person_id": finding.person_id,
-            "track": finding.track, "start": round(finding.start, 2),
-            "end": round(finding.end, 2), "score": round(finding.score, 4),
-            "detector_version": detector_version, "message": message}
+    reason = {"code": code, "person": finding.person_name, "person_id": finding.person_id,
+              "track": finding.track, "start": round(finding.start, 2),
+              "end": round(finding.end, 2), "score": round(finding.score, 4),
+              "detector_version": detector_version, "message": message}
+    if finding.distance is not None:
+        reason["distance"] = round(finding.distance, 4)
+    return reason

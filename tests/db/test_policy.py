@@ -27,6 +27,21 @@ def test_consent_allows_the_swap():
     assert not any("No swapped face" in r["message"] for r in decision.reasons)
 
 
+def test_a_face_that_only_resembles_a_protected_person_goes_to_review_naming_them():
+    loose = TrackFinding(0, 2.0, 8.0, 0.999, "p1", "Ann Example", distance=0.48, certain=False)
+    decision = decide([loose], 0.99, VERSION)
+    assert decision.decision == "review"
+    (reason,) = decision.reasons
+    assert reason["code"] == "possible_portrait_rights_swap"
+    assert reason["person"] == "Ann Example" and reason["distance"] == 0.48
+    assert "resembles Ann Example" in reason["message"] and "0.480" in reason["message"]
+    # Never less strict than a swap of nobody protected; a certain match still blocks.
+    assert decide([loose], 0.99, VERSION, no_match_action="block").decision == "block"
+    assert decide([loose], 0.99, VERSION, no_match_action="allow").decision == "review"
+    certain = TrackFinding(1, 0.0, 9.0, 0.999, "p2", "Bo Example", distance=0.2)
+    assert decide([loose, certain], 0.99, VERSION).decision == "block"
+
+
 def test_a_swap_without_a_protected_match_goes_to_the_configured_action():
     findings = [TrackFinding(0, 0.0, 5.0, 0.995)]
     assert decide(findings, 0.99, VERSION).decision == "review"
