@@ -117,7 +117,7 @@ def main() -> int:
                                descriptors[[index[b] for _, b in pairs]])
     folds = cross_validate(distances, labels, folds=10)
     threshold = best_threshold(distances, labels)
-    default = Settings().identity_threshold
+    default = Settings().identity_candidate_threshold  # the photo-pair threshold
 
     table = Table(title=f"Face verification on LFW, dlib 128-d descriptors (seed {args.seed})")
     table.add_column("measure")
