@@ -11,8 +11,9 @@ from moderation.analysis import analyze_video
 from moderation.config import Settings, get_settings
 from moderation.db.scans import ScanOutcome, scan_upload
 from moderation.db.session import session_factory, upgrade
+from moderation.errors import InputError
 from moderation.faces.identity import TrackRule
-from moderation.sources import open_source
+from moderation.sources import opened_source, shown_source
 
 
 class Moderation:
@@ -37,8 +38,15 @@ class Moderation:
         roots = self.settings.source_roots if roots is None else roots
 
         def analyze(source: str, gallery):
-            path = open_source(source, roots)
-            return analyze_video(path, detector, gallery, self.settings.evidence_per_track)
+            with opened_source(source, roots) as path:
+                try:
+                    return analyze_video(path, detector, gallery,
+                                         self.settings.evidence_per_track)
+                except InputError as exc:
+                    # Named by the upload, not by the descriptor it was read through.
+                    exc.source = shown_source(source)
+                    exc.args = (f"{exc.source}: {exc.problem}",)
+                    raise
 
         return scan_upload(self.sessions, upload_id, detector.version, analyze,
                            TrackRule.from_settings(self.settings), self.settings.no_match_action)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from moderation.errors import DanglingSymlink, NotAFile, SourceMissing, SourceRefused
@@ -70,6 +71,35 @@ def open_source(source: str, roots: Sequence[Path]) -> Path:
         raise NotAFile(shown_source(source), f"cannot be read ({exc.strerror or exc})") from None
     _require_regular(shown_source(source), mode)
     return resolved
+
+
+@contextmanager
+def opened_source(source: str, roots: Sequence[Path]) -> Iterator[Path]:
+    """``open_source``, then the file opened once (not through a symlink at its last step, not
+    waiting on a FIFO) and what was opened checked again: the decoder reads it through
+    ``/proc/self/fd/N``, so a symlink or folder swapped in between the check and the decoder's
+    own opens cannot send it elsewhere. Without ``/proc`` the checked path itself."""
+    resolved = open_source(source, roots)
+    descriptors = Path("/proc/self/fd")
+    if not descriptors.is_dir():
+        yield resolved
+        return
+    shown = shown_source(source)
+    try:
+        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise SourceMissing(shown) from None
+    except OSError:  # ELOOP: it became a symlink after the check
+        raise SourceRefused(shown, REFUSED) from None
+    try:
+        _require_regular(shown, os.fstat(fd).st_mode)
+        opened = Path(os.readlink(descriptors / str(fd)))
+        if not any(opened.is_relative_to(root) and opened != root
+                   for root in resolved_roots(roots)):
+            raise SourceRefused(shown, REFUSED)
+        yield descriptors / str(fd)
+    finally:
+        os.close(fd)
 
 
 def resolved_roots(roots: Sequence[Path]) -> list[Path]:

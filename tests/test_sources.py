@@ -7,7 +7,7 @@ import os
 import pytest
 
 from moderation.errors import DanglingSymlink, NotAFile, SourceMissing, SourceRefused
-from moderation.sources import REFUSED, check_source, open_source
+from moderation.sources import REFUSED, check_source, open_source, opened_source
 
 
 @pytest.fixture()
@@ -70,3 +70,33 @@ def test_long_hostile_sources_are_shortened_in_messages(root):
     with pytest.raises(SourceRefused) as refused:
         check_source("/etc/" + "\u202e" * 500, [root])
     assert len(str(refused.value)) < 400 and "\u202e" not in str(refused.value)
+
+
+def test_the_decoder_reads_the_file_that_was_checked(root):
+    """The check and the decoder's opens are apart in time: a symlink swapped in after the file
+    was opened and checked cannot redirect the reads."""
+    clip = root / "clip.mp4"
+    with opened_source(str(clip), [root]) as path:
+        assert path != clip and path.read_bytes() == b"video"
+        clip.unlink()
+        clip.symlink_to("/etc/passwd")  # swapped in under the checked name
+        assert path.read_bytes() == b"video"
+        assert open(path, "rb").read() == b"video"  # a fresh open, as FFmpeg makes one
+
+
+def test_a_symlink_swapped_in_between_the_check_and_the_open_is_refused(root, monkeypatch):
+    import moderation.sources as sources
+
+    clip = root / "clip.mp4"
+    checked = sources.open_source
+
+    def check_then_swap(source, roots):
+        resolved = checked(source, roots)
+        clip.unlink()
+        clip.symlink_to("/etc/passwd")  # the race: after the check, before the open
+        return resolved
+
+    monkeypatch.setattr(sources, "open_source", check_then_swap)
+    with pytest.raises(SourceRefused, match="not a file under the upload folders"):
+        with opened_source(str(clip), [root]):
+            pass
