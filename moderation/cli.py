@@ -256,12 +256,13 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def run_db(args: argparse.Namespace) -> int:
-    from moderation.service import Moderation
+    # Not through the service, which would import the detector (torch) to migrate a schema.
+    from moderation.config import get_settings
+    from moderation.db.session import upgrade
 
-    service = Moderation()
-    service.migrate()
-    print(f"migrated {service.database_url.split('@')[-1]} to the latest schema",
-          file=sys.stderr)
+    url = get_settings().resolved_database_url
+    upgrade(url)
+    print(f"migrated {url.split('@')[-1]} to the latest schema", file=sys.stderr)
     return 0
 
 

@@ -51,3 +51,22 @@ def test_the_latest_revisions_downgrade_and_upgrade_again(tmp_path):
     engine = create_engine(url)
     assert {"reviewers", "reviewer_sessions"} <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_db_upgrade_migrates_without_loading_the_detector(tmp_path):
+    """`moderation db upgrade` (the compose migration job) needs no torch: it once built the
+    whole service, detector included, to run Alembic."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    probe = ("import sys, runpy; sys.argv = ['moderation', 'db', 'upgrade']\n"
+             "try:\n    runpy.run_module('moderation', run_name='__main__')\n"
+             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env={**os.environ, "MODERATION_DATABASE_URL": url}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+    assert "alembic_version" in inspect(create_engine(url)).get_table_names()
