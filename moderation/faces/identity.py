@@ -151,7 +151,6 @@ class Gallery:
             return None
         return Match(str(self.person_ids[best]), float(distances[best]))
 
-
     def match_track(self, faces: np.ndarray, rule: TrackRule | None = None) -> Match | None:
         """The person a track of (n, 128) face descriptors is, by ``rule`` (the gallery's by
         default); None for nobody.
