@@ -22,12 +22,31 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest
 
-# The main job on the embedded default (SQLite, no server): moderate a shared face-swap clip
-# after enrolling the person swapped into it, then a real clip.
+# The main job on the embedded default (SQLite in out/demo, no server), on development clips
+# never trained on: enrol a protected person (MEAD actor M030) from one of his videos, make a
+# swap of his face (taken from another of his videos) into another actor's clip with our
+# generator, and moderate the swap (review: it resembles him, too loosely for dlib's
+# descriptors to name him for certain), his own other video and a real clip (both allow). Last,
+# a person enrolled from the swap's own footage (an FF++ deepfake): a certain match, blocked.
+DEMO := out/demo
+DEV_CLIPS := $(SHARED)/data/dev/real-clips
 demo: install
-	$(BIN)/moderation persons enroll "Person 515" $(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4
+	mkdir -p $(DEMO) && rm -f $(DEMO)/demo.db
+	export MODERATION_DATABASE_URL=sqlite:///$(abspath $(DEMO))/demo.db; set -e; \
+	$(BIN)/moderation persons enroll "MEAD M030" \
+		$(DEV_CLIPS)/real_mead_spectre_MEAD_M030_level_3_angry_016.mp4; \
+	$(BIN)/moderation synth-video $(DEV_CLIPS)/real_mead_eamm_crop_M030_sad_3_001.mp4 \
+		$(DEV_CLIPS)/real_mead_eamm_video_happy.mp4 --out $(DEMO)/swap_of_m030.mp4 --seed 0; \
+	$(BIN)/moderation scan $(DEMO)/swap_of_m030.mp4; \
+	$(BIN)/moderation scan $(DEV_CLIPS)/real_mead_eamm_crop_M030_sad_3_001.mp4; \
+	$(BIN)/moderation scan $(SHARED)/data/videos/real_ffpp_c23_634.mp4; \
+	$(BIN)/moderation persons enroll "Person 515" \
+		$(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4; \
 	$(BIN)/moderation scan $(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4
-	$(BIN)/moderation scan $(SHARED)/data/videos/real_ffpp_c23_634.mp4
+	@echo "Evidence: export MODERATION_DATABASE_URL=sqlite:///$(abspath $(DEMO))/demo.db"
+	@echo "  $(BIN)/moderation reviewers add demo      # prints a token to sign in with"
+	@echo "  MODERATION_API_TOKEN=any-secret $(BIN)/moderation serve --port 8000"
+	@echo "  then open http://127.0.0.1:8000/review (the swap and its frames are in the queue)"
 
 # The generator's job: 200 fakes from the LFW faces in ../shared.
 synth-demo: install

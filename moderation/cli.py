@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from moderation.config import get_settings
-from moderation.errors import ModerationError
+from moderation.errors import InputError, ModerationError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rebuild the fakes of a recipes.jsonl into --out")
     synth.add_argument("--list", action="store_true", help="list the registered operations")
     synth.set_defaults(handler=run_synth)
+
+    synth_video = commands.add_parser(
+        "synth-video", help="put one face into every frame of a clip with the generator "
+        "(a synthetic swap video for demos and tests; the recipe is saved beside it)")
+    synth_video.add_argument("face", type=Path, help="photo, or video whose first face is used")
+    synth_video.add_argument("target", type=Path, help="the clip to swap the face into")
+    synth_video.add_argument("--out", type=Path, required=True, help="the video to write (.mp4)")
+    synth_video.add_argument("--seed", type=int, default=0)
+    synth_video.add_argument("--seconds", type=float, default=6.0,
+                             help="length taken from the clip's start (default 6)")
+    synth_video.set_defaults(handler=run_synth_video)
 
     landmarks = commands.add_parser(
         "landmarks", help="measure and cache the 68-point landmarks of a folder of faces")
@@ -488,6 +499,18 @@ def run_faces(args: argparse.Namespace) -> int:
     for track in result.tracks:
         print(f"  track {track.id}: {track.start:.2f}-{track.end:.2f} s, {len(track.faces)} "
               f"faces, median side {track.median_side:.0f} px, mean score {track.mean_score:.3f}")
+    return 0
+
+
+def run_synth_video(args: argparse.Namespace) -> int:
+    from moderation.synth.video import swap_video
+
+    for path in (args.face, args.target):
+        if not path.is_file():
+            raise InputError(str(path), "is not a file")
+    made = swap_video(args.face, args.target, args.out, args.seed, args.seconds)
+    print(f"{made.path}: the face of {args.face.name} in {made.swapped} of {made.frames} frames "
+          f"of {args.target.name}; recipe in {made.recipe_path}")
     return 0
 
 

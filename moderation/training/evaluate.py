@@ -27,9 +27,9 @@ from moderation.detector.scores import MediaScore, Scorer
 from moderation.errors import ConfigError, InputError, NoFaceFound
 from moderation.synth.functional import degrade
 from moderation.training.plots import Curve, save_curves
+from moderation.video.reader import VIDEO_SUFFIXES
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm"})
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 GROUPS = {"real": 0, "fake": 1, "reenact": 1}  # group -> label (1: manipulated)

@@ -52,6 +52,8 @@ _DECODE_ERRORS = (av.error.FFmpegError, ValueError, IndexError, KeyError)
 # "h264" raw Annex B streams).
 ALLOWED_FORMATS = ("mov", "mp4", "matroska", "webm", "avi", "mpegts", "flv", "h264")
 ALLOWED_FORMATS_TEXT = "mp4/mov, matroska/webm, avi, mpegts, flv or raw H.264"
+# File names taken for videos when a folder is listed (training, evaluation, demos).
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm"})
 # Opening a file starts a decoder for each stream: the demuxer keeps at most this many, and a
 # file that reaches it is refused (a real upload has a video and a few audio or subtitle tracks).
 MAX_STREAMS = 64

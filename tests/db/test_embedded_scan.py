@@ -89,3 +89,27 @@ def test_a_swap_after_real_footage_in_a_file_without_duration_is_found(tmp_path)
     assert verdict["decision"] == "review", verdict  # swap_detected: no one is enrolled here
     assert any(reason["code"] == "swap_detected" and reason["end"] > 3.0
                for reason in verdict["reasons"])
+
+
+def test_a_swap_of_a_protected_person_from_other_footage_goes_to_review_naming_them(tmp_path):
+    """What `make demo` shows, on development clips never trained on: MEAD actor M030 enrolled
+    from one of his videos; his face from another of his videos swapped by our generator into
+    another actor's clip is sent to review naming him (dlib's descriptors make it a resemblance,
+    not a certain match: no block); his own other video is allowed."""
+    clips = SHARED / "data" / "dev" / "real-clips"
+    if not clips.is_dir():
+        pytest.skip(f"{clips} is absent: the shared clips are needed")
+    enrolled = moderation(tmp_path, "persons", "enroll", "MEAD M030",
+                          clips / "real_mead_spectre_MEAD_M030_level_3_angry_016.mp4")
+    assert enrolled.returncode == 0, enrolled.stderr
+    own = clips / "real_mead_eamm_crop_M030_sad_3_001.mp4"
+    swap = tmp_path / "swap.mp4"
+    made = moderation(tmp_path, "synth-video", own, clips / "real_mead_eamm_video_happy.mp4",
+                      "--out", swap, "--seconds", "6")
+    assert made.returncode == 0, made.stderr
+    verdict = json.loads(moderation(tmp_path, "scan", swap).stdout)
+    assert verdict["decision"] == "review", verdict
+    (reason,) = verdict["reasons"]
+    assert reason["code"] == "possible_portrait_rights_swap" and reason["person"] == "MEAD M030"
+    assert 0.35 <= reason["distance"] < 0.6
+    assert json.loads(moderation(tmp_path, "scan", own).stdout)["decision"] == "allow"
