@@ -13,7 +13,7 @@ from moderation.db.scans import ScanOutcome, scan_upload
 from moderation.db.session import session_factory, upgrade
 from moderation.errors import InputError
 from moderation.faces.identity import TrackRule
-from moderation.sources import opened_source, shown_source
+from moderation.sources import enrolment_files, opened_source, shown_source
 
 
 class Moderation:
@@ -69,5 +69,9 @@ class Moderation:
         from moderation.db.persons import describe_sources, run_enrolment
 
         scanner = self.detector.scanner
-        return run_enrolment(self.sessions, lambda paths: describe_sources(scanner, paths),
-                             scanner.describer.model_id, enrolment_id)
+        roots = self.settings.source_roots
+
+        def describe(paths):
+            return describe_sources(scanner, enrolment_files(paths, roots))
+
+        return run_enrolment(self.sessions, describe, scanner.describer.model_id, enrolment_id)

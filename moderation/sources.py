@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from moderation.errors import DanglingSymlink, NotAFile, SourceMissing, SourceRefused
+from moderation.errors import DanglingSymlink, InputError, NotAFile, SourceMissing, SourceRefused
 
 # Anything that starts like a URL (file://, http:, javascript:, s3://...): the worker reads
 # local files only, and FFmpeg would follow a URL wherever it points.
@@ -71,6 +71,20 @@ def open_source(source: str, roots: Sequence[Path]) -> Path:
         raise NotAFile(shown_source(source), f"cannot be read ({exc.strerror or exc})") from None
     _require_regular(shown_source(source), mode)
     return resolved
+
+
+def enrolment_files(sources: Sequence[str | Path], roots: Sequence[Path]) -> list[Path]:
+    """An enrolment's photos and videos checked again right before the worker reads them, as a
+    scan's source is (a symlink may have changed since the API accepted them). A missing file
+    is final here: an enrolment is not retried, it fails with the reason."""
+    checked = []
+    for source in sources:
+        try:
+            checked.append(open_source(str(source), roots))
+        except SourceMissing:
+            raise InputError(shown_source(str(source)), "is not there: nothing to enrol") \
+                from None
+    return checked
 
 
 @contextmanager

@@ -6,8 +6,20 @@ import os
 
 import pytest
 
-from moderation.errors import DanglingSymlink, NotAFile, SourceMissing, SourceRefused
-from moderation.sources import REFUSED, check_source, open_source, opened_source
+from moderation.errors import (
+    DanglingSymlink,
+    InputError,
+    NotAFile,
+    SourceMissing,
+    SourceRefused,
+)
+from moderation.sources import (
+    REFUSED,
+    check_source,
+    enrolment_files,
+    open_source,
+    opened_source,
+)
 
 
 @pytest.fixture()
@@ -100,3 +112,14 @@ def test_a_symlink_swapped_in_between_the_check_and_the_open_is_refused(root, mo
     with pytest.raises(SourceRefused, match="not a file under the upload folders"):
         with opened_source(str(clip), [root]):
             pass
+
+
+def test_enrolment_files_are_checked_again_before_they_are_read(root):
+    """The API accepted them; by the time the worker runs, one became a link out of the roots
+    and one was deleted: neither is read, and a missing file fails the enrolment (no retry)."""
+    assert enrolment_files([root / "clip.mp4"], [root]) == [(root / "clip.mp4").resolve()]
+    (root / "photo.jpg").symlink_to("/etc/passwd")
+    with pytest.raises(SourceRefused):
+        enrolment_files([root / "clip.mp4", root / "photo.jpg"], [root])
+    with pytest.raises(InputError, match="nothing to enrol"):
+        enrolment_files([root / "gone.jpg"], [root])
