@@ -10,24 +10,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
-from tests.video.hostile import counted_frame
-
-Piece = tuple[Path, float, float]  # a clip, from s, to s
-
-
-def clip_images(piece: Piece, size: tuple[int, int]) -> Iterator[np.ndarray]:
-    """The frames of a piece of a clip, BGR at ``size`` (width, height)."""
-    clip, begin, end = piece
-    with av.open(str(clip)) as source:
-        for frame in source.decode(video=0):
-            if frame.time is None or frame.time < begin:
-                continue
-            if frame.time >= end:
-                break
-            yield cv2.resize(frame.to_ndarray(format="bgr24"), size)
+from tests.video.hostile import clip_images, counted_frame  # noqa: F401 (re-exported)
 
 
 def counted_images(start: int, count: int, size: tuple[int, int]) -> Iterator[np.ndarray]:

@@ -173,7 +173,6 @@ def spliced(path: Path, parts: list[tuple[Path, float, float]], size=(640, 480),
             live: bool = True) -> Path:
     """Matroska of (clip, from s, to s) pieces one after another at ``size``; ``live`` leaves
     out the Duration element, as a file that hides its length would."""
-    import cv2
 
     with av.open(str(path), "w", format="matroska",
                  container_options={"live": "1"} if live else {}) as out:
@@ -181,22 +180,30 @@ def spliced(path: Path, parts: list[tuple[Path, float, float]], size=(640, 480),
         stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
         stream.codec_context.options = {"preset": "ultrafast", "crf": "18"}
         index = 0
-        for clip, begin, end in parts:
-            with av.open(str(clip)) as source:
-                for frame in source.decode(video=0):
-                    if frame.time is None or frame.time < begin:
-                        continue
-                    if frame.time >= end:
-                        break
-                    image = cv2.resize(frame.to_ndarray(format="bgr24"), size)
-                    encoded = av.VideoFrame.from_ndarray(image, format="bgr24")
-                    encoded.pts, encoded.time_base = index, Fraction(1, fps)
-                    index += 1
-                    for packet in stream.encode(encoded):
-                        out.mux(packet)
+        for piece in parts:
+            for image in clip_images(piece, size):
+                encoded = av.VideoFrame.from_ndarray(image, format="bgr24")
+                encoded.pts, encoded.time_base = index, Fraction(1, fps)
+                index += 1
+                for packet in stream.encode(encoded):
+                    out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def clip_images(piece: tuple[Path, float, float], size: tuple[int, int]):
+    """The frames of a piece (clip, from s, to s) of a clip, BGR at ``size`` (width, height)."""
+    import cv2
+
+    clip, begin, end = piece
+    with av.open(str(clip)) as source:
+        for frame in source.decode(video=0):
+            if frame.time is None or frame.time < begin:
+                continue
+            if frame.time >= end:
+                break
+            yield cv2.resize(frame.to_ndarray(format="bgr24"), size)
 
 
 # --- Hand-written H.264 (Annex B): any declared size, frames that cost nothing to store. ---
