@@ -10,7 +10,8 @@ import cv2
 import pytest
 from fastapi.testclient import TestClient
 
-from moderation.config import Settings
+from moderation import cli
+from moderation.config import Settings, get_settings
 from moderation.db.models import Evidence, FaceTrack, Scan, Upload, Verdict
 from moderation.db.persons import enroll
 from moderation.gate.app import create_app
@@ -130,3 +131,19 @@ def add_verdict(sessions, upload_id: str, decision: str, detector_version: str =
         session.flush()
         return verdict.id
 
+
+
+@pytest.fixture()
+def cli_env(monkeypatch, postgres_url, sessions):
+    """The CLI in this process on the test database (the settings are read afresh)."""
+    monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """``moderation ARGV`` in process: exit code, stdout, stderr."""
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err

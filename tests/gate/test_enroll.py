@@ -3,6 +3,8 @@ worker's task, and by the CLI; enrolling the same photo twice adds one descripto
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -33,8 +35,11 @@ def client(settings, queue, sessions):
 
 @pytest.fixture()
 def worker_settings(monkeypatch, settings, postgres_url):
-    # The worker reads its settings from the environment, as deployed.
+    # The worker reads its settings from the environment, as deployed: the same roots as the
+    # API's, which it checks the enrolment's files against again before reading them.
     monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
+    roots = [str(root) for root in settings.source_roots]
+    monkeypatch.setenv("MODERATION_SOURCE_ROOTS", json.dumps(roots))
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from moderation import cli
-from moderation.config import get_settings
 from moderation.db.models import AuditLog, FaceTrack, PersonDescriptor, ProtectedPerson
 from moderation.db.persons import Described, run_enrolment
 from moderation.errors import NoFaceFound
-from tests.gate.conftest import AUTH, add_person, add_reviewer, add_upload, add_verdict
+from tests.gate.conftest import AUTH, add_person, add_reviewer, add_upload, add_verdict, run_cli
 
 JPEG = b"\xff\xd8\xff\xe0reference"
 
@@ -135,37 +132,23 @@ def test_consents_are_revoked_and_persons_removed(client, sessions):
                                           ("api", "person_removed")]
 
 
-@pytest.fixture()
-def cli_env(monkeypatch, postgres_url, sessions):
-    monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_the_person_commands(cli_env, capsys, sessions):
     person = add_person(sessions, "Ann Example")
-    code, out, _ = _cli(capsys, "persons", "list")
+    code, out, _ = run_cli(capsys, "persons", "list")
     assert code == 0 and out.strip() == f"{person}\tAnn Example\t1 descriptors\tconsents -"
-    assert _cli(capsys, "persons", "consent", "Ann Example", "u7")[0] == 0
-    assert _cli(capsys, "persons", "consent", person, "u8")[0] == 0
-    assert "consents u7,u8" in _cli(capsys, "persons", "list")[1]
-    assert _cli(capsys, "persons", "revoke", "Ann Example", "u7")[0] == 0
-    assert _cli(capsys, "persons", "revoke", "Ann Example", "u7")[0] == 2  # not in force
-    code, out, _ = _cli(capsys, "persons", "show", "Ann Example")
+    assert run_cli(capsys, "persons", "consent", "Ann Example", "u7")[0] == 0
+    assert run_cli(capsys, "persons", "consent", person, "u8")[0] == 0
+    assert "consents u7,u8" in run_cli(capsys, "persons", "list")[1]
+    assert run_cli(capsys, "persons", "revoke", "Ann Example", "u7")[0] == 0
+    assert run_cli(capsys, "persons", "revoke", "Ann Example", "u7")[0] == 2  # not in force
+    code, out, _ = run_cli(capsys, "persons", "show", "Ann Example")
     shown = json.loads(out)
     assert (shown["id"], len(shown["descriptors"])) == (person, 1)
     assert [(c["uploader_id"], c["revoked_at"] is None) for c in shown["consents"]] == [
         ("u7", False), ("u8", True)]
-    assert _cli(capsys, "persons", "show", "Nobody")[0] == 2
-    assert _cli(capsys, "persons", "remove", "Ann Example")[0] == 0
-    assert _cli(capsys, "persons", "list")[1] == ""
+    assert run_cli(capsys, "persons", "show", "Nobody")[0] == 2
+    assert run_cli(capsys, "persons", "remove", "Ann Example")[0] == 0
+    assert run_cli(capsys, "persons", "list")[1] == ""
     with sessions() as session:
         assert session.scalar(select(ProtectedPerson.id)) is None
     actions = _actions(sessions, person)

@@ -6,30 +6,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from moderation import cli
-from moderation.config import get_settings
 from moderation.db.models import AuditLog, Review, Reviewer, ReviewerSession, now
 from moderation.gate.app import create_app
 from moderation.gate.auth import SESSION_COOKIE
-from tests.gate.conftest import AUTH, add_reviewer, add_upload, add_verdict
-
-
-@pytest.fixture()
-def cli_env(monkeypatch, postgres_url, sessions):
-    monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-def _cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.gate.conftest import AUTH, add_reviewer, add_upload, add_verdict, run_cli
 
 
 def _bearer(token: str) -> dict:
@@ -37,30 +20,30 @@ def _bearer(token: str) -> dict:
 
 
 def test_the_cli_adds_lists_and_revokes_reviewers(cli_env, capsys, client, sessions):
-    code, out, err = _cli(capsys, "reviewers", "add", "Rita Ö")
+    code, out, err = run_cli(capsys, "reviewers", "add", "Rita Ö")
     assert code == 0 and "shown only now" in err
     token = out.strip()
     assert token.startswith("mrv_") and len(token) > 40
-    assert _cli(capsys, "reviewers", "add", "Rita Ö")[0] == 2  # one token per name
-    assert _cli(capsys, "reviewers", "add", "api")[0] == 2  # the service token's name
+    assert run_cli(capsys, "reviewers", "add", "Rita Ö")[0] == 2  # one token per name
+    assert run_cli(capsys, "reviewers", "add", "api")[0] == 2  # the service token's name
     # Only the token's SHA-256 is stored: no column of any row holds the token itself.
     with sessions() as session:
         dump = session.execute(text("SELECT row_to_json(r)::text FROM reviewers r")).scalars()
         assert all(token not in row for row in dump)
-    code, out, _ = _cli(capsys, "reviewers", "list")
+    code, out, _ = run_cli(capsys, "reviewers", "list")
     assert code == 0 and re.search(r"^Rita Ö\tadded .*\tactive$", out, re.M)
 
     assert client.get("/v1/persons", headers=_bearer(token)).status_code == 200
     client.post("/review/login", data={"token": token})
     assert client.get("/review").status_code == 200
 
-    code, _, err = _cli(capsys, "reviewers", "revoke", "Rita Ö")
+    code, _, err = run_cli(capsys, "reviewers", "revoke", "Rita Ö")
     assert code == 0 and "sessions ended" in err
     assert client.get("/v1/persons", headers=_bearer(token)).status_code == 401
     assert client.get("/review").status_code == 401  # the open session ended with the token
     assert client.post("/review/login", data={"token": token}).status_code == 401
-    assert "revoked" in _cli(capsys, "reviewers", "list")[1]
-    assert _cli(capsys, "reviewers", "revoke", "nobody")[0] == 2
+    assert "revoked" in run_cli(capsys, "reviewers", "list")[1]
+    assert run_cli(capsys, "reviewers", "revoke", "nobody")[0] == 2
     with sessions() as session:
         actions = session.execute(select(AuditLog.action, AuditLog.actor,
                                          AuditLog.details["reviewer"].as_string())
