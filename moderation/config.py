@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     # bench/identity_video.py: 0.6, right for photo pairs, matched 65% of stranger tracks to
     # someone in a gallery of 100).
     identity_threshold: float = Field(default=0.35, gt=0.0, le=2.0)
-    identity_runner_up_margin: float = Field(default=0.05, ge=0.0, le=2.0)
-    identity_agreement: float = Field(default=0.67, ge=0.0, le=1.0)
+    identity_runner_up_margin: float = Field(default=0.1, ge=0.0, le=2.0)
+    identity_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
     # A match under this but not under the threshold is a resemblance: review, not block.
     identity_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
 
