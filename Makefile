@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 
 .PHONY: install test demo synth-demo bench bench-dev bench-hostile bench-hostile-worker fuzz chaos \
-	lint train finetune
+	lint train finetune bench-startup
 
 install: $(VENV)/.installed
 
@@ -93,6 +93,11 @@ finetune: install
 # The detector on the development data per source (never trained or tuned on).
 bench-dev: install
 	$(BIN)/python bench/dev_sources.py
+
+# Wall time of quick commands (--help, synth --list, ...) in fresh processes, and whether each
+# imported torch: none should.
+bench-startup: install
+	$(BIN)/python bench/startup.py
 
 bench: install
 	$(BIN)/python bench/synth.py

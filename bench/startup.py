@@ -1,0 +1,75 @@
+"""Start-up time of the `moderation` command: wall time of quick commands in fresh processes
+(median of --repeats), and whether each imported torch. The interpreter alone and `import torch`
+are the floor and the cost to avoid. Run with `.venv/bin/python bench/startup.py` (or
+`make bench-startup`); it times this checkout's code, whatever is installed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = [
+    ("moderation --help", ["--help"]),
+    ("moderation synth --list", ["synth", "--list"]),
+    ("moderation db upgrade --help", ["db", "upgrade", "--help"]),
+    ("moderation synth --count x (bad argument)", ["synth", "--count", "x"]),
+]
+FLOORS = [("python -c pass", "pass"), ("python -c 'import torch'", "import torch")]
+HEAVY = ("torch", "retinaface", "facenet_pytorch")
+# Runs the command's main as `python -m moderation` would, then says which heavy modules it left.
+PROBE = ("import sys\nfrom moderation.cli import main\ntry:\n    main(sys.argv[1:])\n"
+         "except SystemExit:\n    pass\n"
+         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules) or '-', file=sys.stderr)")
+console = Console()
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def wall_time(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start
+
+
+def heavy_imports(arguments: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run([sys.executable, "-c", PROBE, *arguments], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=False)
+    return result.stderr.strip().splitlines()[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    env = environment()
+    table = Table(title=f"Fresh processes, median of {args.repeats} "
+                        f"({os.cpu_count()} cores, {sys.executable})")
+    for column in ("command", "median s", "min s", "heavy modules imported"):
+        table.add_column(column, justify="left" if column == "command" else "right")
+    rows = [(label, [sys.executable, "-m", "moderation", *arguments],
+             heavy_imports(arguments, env)) for label, arguments in COMMANDS]
+    rows += [(label, [sys.executable, "-c", code], "") for label, code in FLOORS]
+    for label, command, heavy in rows:
+        wall_time(command, env)  # a first run warms the file cache; it is not counted
+        times = [wall_time(command, env) for _ in range(args.repeats)]
+        table.add_row(label, f"{statistics.median(times):.2f}", f"{min(times):.2f}", heavy)
+    console.print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
