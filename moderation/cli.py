@@ -515,13 +515,15 @@ def run_synth_video(args: argparse.Namespace) -> int:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    from moderation.synth import batch
-    from moderation.synth.registry import registered_ops
-
     if args.list:
-        for op in registered_ops():
-            print(f"{op.step}\t{op.name}")
+        from moderation.synth.registry import list_ops
+
+        for key in list_ops():  # plug-ins included, without importing them (torch)
+            step, _, name = key.partition("/")
+            print(f"{step}\t{name}")
         return 0
+    from moderation.synth import batch
+
     if args.out is None:
         raise ModerationError("--out is required")
     settings = get_settings()

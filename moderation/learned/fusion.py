@@ -1,10 +1,12 @@
 """A learned fusion: a compact U-Net harmonising face A into B, registered as ``fusion/learned``.
 
-Importing this module registers the operation; it is not part of the default pipeline (add it
-to a pipeline by name). The network sees A, B and the soft mask at 128 px (7 channels) and
-predicts a correction of A; the correction is smooth, so it is computed at 128 px and upsampled
-to the box while A keeps its full-resolution detail. ``fuse`` returns
-``mask * corrected_A + (1 - mask) * B``: B, bit for bit, wherever the mask is 0.
+Importing this module registers the operation; the generator's registry imports it when a
+pipeline or recipe names ``fusion/learned`` (``registry.PLUGINS``), so torch is loaded only
+then. It is not part of the default pipeline (add it to a pipeline by name). The network sees
+A, B and the soft mask at 128 px (7 channels) and predicts a correction of A; the correction is
+smooth, so it is computed at 128 px and upsampled to the box while A keeps its full-resolution
+detail. ``fuse`` returns ``mask * corrected_A + (1 - mask) * B``: B, bit for bit, wherever the
+mask is 0.
 
 Training is self-supervised on real LFW photos (``train_fusion``): A is the photo with a random
 colour/brightness/contrast/gamma/lighting/blur change, B is the same photo with the masked

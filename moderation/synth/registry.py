@@ -3,11 +3,18 @@
 An operation separates *drawing* its random parameters (``sample``, from an explicit generator)
 from *applying* them (``apply``, a pure function of the state and the parameters). Replaying a
 recipe therefore needs only the operation's name and the parameters it recorded.
+
+This module imports no operation. A subclass of ``Op`` registers itself when its module is
+imported: the built-in ones (``ops/``, numpy and OpenCV only) are imported by the package,
+``moderation.synth``, as timm's models package imports its models. Operations that need torch
+are named in ``PLUGINS`` instead, and their module is imported only when one is chosen.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -20,6 +27,10 @@ from moderation.synth.state import SwapState
 STEPS = ("geometry", "degrade", "colour", "mask", "occlusion", "fusion")
 
 _REGISTRY: dict[str, type[Op]] = {}
+# Operations whose module imports torch: key -> the module that registers it, imported by
+# ``get_op`` (a pipeline or recipe that names the key) and ``registered_ops``, never by
+# ``list_ops``.
+PLUGINS: dict[str, str] = {"fusion/learned": "moderation.learned.fusion"}
 
 
 @dataclass(kw_only=True)
@@ -89,7 +100,12 @@ def check_range(op: Any, field: str, value: Any, low: float, high: float) -> Non
 
 
 def get_op(key: str) -> type[Op]:
-    _load_builtin_ops()
+    """The operation registered as ``key`` (``step/name``); a plug-in's module is imported."""
+    if key not in _REGISTRY and key in PLUGINS:
+        importlib.import_module(PLUGINS[key])
+        if key not in _REGISTRY:
+            raise ConfigError(f"{PLUGINS[key]} was imported for operation {key!r} but does "
+                              "not register it")
     try:
         return _REGISTRY[key]
     except KeyError:
@@ -97,10 +113,21 @@ def get_op(key: str) -> type[Op]:
             f"unknown operation {key!r}; `moderation synth --list` shows them") from None
 
 
+def list_ops(pattern: str = "*") -> list[str]:
+    """Keys (``step/name``) of the registered operations and plug-ins matching the shell-style
+    ``pattern``, in the order of the generator's steps, then by name. Imports nothing."""
+    keys = fnmatch.filter(set(_REGISTRY) | set(PLUGINS), pattern)
+    return sorted(keys, key=_order)
+
+
 def registered_ops() -> list[type[Op]]:
-    """Every registered operation, in the order of the generator's steps, then by name."""
-    _load_builtin_ops()
-    return sorted(_REGISTRY.values(), key=lambda op: (STEPS.index(op.step), op.name))
+    """Every operation's class, in the order of ``list_ops``; imports the plug-ins' modules."""
+    return [get_op(key) for key in list_ops()]
+
+
+def _order(key: str) -> tuple[int, str]:
+    step, _, name = key.partition("/")
+    return STEPS.index(step), name
 
 
 def op_from_dict(data: dict[str, Any]) -> Op:
@@ -110,10 +137,3 @@ def op_from_dict(data: dict[str, Any]) -> Op:
         return cls(**data)
     except TypeError as exc:
         raise ConfigError(f"{cls.key()}: {exc}") from None
-
-
-def _load_builtin_ops() -> None:
-    # Importing the modules registers their operations; the learned fusion network lives apart
-    # (it needs torch) but is a registered operation like the others.
-    from moderation.learned import fusion  # noqa: F401
-    from moderation.synth import ops  # noqa: F401

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from moderation.errors import ConfigError
-from moderation.synth.registry import STEPS, get_op, op_from_dict, registered_ops
+from moderation.synth.registry import (
+    PLUGINS,
+    STEPS,
+    get_op,
+    list_ops,
+    op_from_dict,
+    registered_ops,
+)
 
 OPS = registered_ops()
 
@@ -74,3 +83,31 @@ def test_bad_arguments_name_the_value():
         get_op("fusion/alpha")(p=1.5)
     with pytest.raises(ConfigError, match="unknown operation 'degrade/nope'"):
         get_op("degrade/nope")
+
+
+def test_list_ops_names_every_operation_and_plug_in_in_order():
+    assert list_ops() == [op.key() for op in OPS]
+    assert set(PLUGINS) <= set(list_ops())
+    assert list_ops("fusion/*")[0] == "fusion/alpha" and "fusion/learned" in list_ops("fusion/*")
+    assert list_ops("nope/*") == []
+
+
+@pytest.mark.parametrize("key", sorted(PLUGINS))
+def test_each_plug_in_module_registers_its_key(key):
+    op_class = get_op(key)
+    assert op_class.key() == key and op_class.__module__ == PLUGINS[key]
+
+
+def test_a_plug_in_module_that_does_not_register_its_key_is_named(monkeypatch):
+    monkeypatch.setitem(PLUGINS, "fusion/absent", "moderation.synth.state")
+    with pytest.raises(ConfigError, match="moderation.synth.state .* does not register"):
+        get_op("fusion/absent")
+
+
+def test_the_registry_and_its_listing_import_no_plug_in():
+    code = ("import sys\nfrom moderation.synth.registry import get_op, list_ops\n"
+            "assert 'fusion/learned' in list_ops()\nget_op('fusion/poisson')\n"
+            "print(sorted(m for m in ('torch', 'moderation.learned.fusion') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    assert result.stdout.strip() == "[]"
