@@ -1,7 +1,14 @@
-"""Face detectors behind one interface, chosen by name in settings."""
+"""Face detectors behind one interface, chosen by name in settings.
+
+This module imports no detector. A detector registers itself (``register_detector``) when its
+module is imported; the built-in ones need torch and a package of their own (facenet-pytorch,
+retinaface-pytorch), so they are named in ``PLUGINS`` and only the chosen one's module is
+imported, by ``build_detector``.
+"""
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,6 +63,9 @@ class FaceDetector(ABC):
 
 
 _DETECTORS: dict[str, Callable[[Settings], FaceDetector]] = {}
+# Detector name -> the module that registers it, imported when the name is chosen.
+PLUGINS: dict[str, str] = {"mtcnn": "moderation.faces.mtcnn",
+                           "retinaface": "moderation.faces.retinaface"}
 
 
 def register_detector(name: str):
@@ -70,20 +80,19 @@ def register_detector(name: str):
 
 
 def available_detectors() -> list[str]:
-    _load_builtin()
-    return sorted(_DETECTORS)
+    """Names of the registered detectors and plug-ins; imports none of them."""
+    return sorted(set(_DETECTORS) | set(PLUGINS))
 
 
 def build_detector(settings: Settings) -> FaceDetector:
     """The detector ``settings.face_detector`` names, configured from ``settings``."""
-    _load_builtin()
+    name = settings.face_detector
+    if name not in _DETECTORS and name in PLUGINS:
+        importlib.import_module(PLUGINS[name])
     try:
-        factory = _DETECTORS[settings.face_detector]
+        factory = _DETECTORS[name]
     except KeyError:
-        raise ConfigError(f"face detector {settings.face_detector!r} is unknown; choose one of "
-                          f"{sorted(_DETECTORS)}") from None
+        problem = (f"{PLUGINS[name]} was imported but does not register it" if name in PLUGINS
+                   else f"choose one of {available_detectors()}")
+        raise ConfigError(f"face detector {name!r} is unknown; {problem}") from None
     return factory(settings)
-
-
-def _load_builtin() -> None:
-    from moderation.faces import mtcnn, retinaface  # noqa: F401  (registers them)
