@@ -62,6 +62,12 @@ class FaceDetector(ABC):
         return self.detect(frames)
 
 
+def min_face_side(min_face_px: float, min_face_fraction: float, size: tuple[int, int]) -> float:
+    """The smallest face side a detector reports in a frame of ``size`` (height, width), in its
+    pixels: the larger of ``min_face_px`` and ``min_face_fraction`` of its shorter side."""
+    return max(min_face_px, min_face_fraction * min(size))
+
+
 _DETECTORS: dict[str, Callable[[Settings], FaceDetector]] = {}
 # Detector name -> the module that registers it, imported when the name is chosen.
 PLUGINS: dict[str, str] = {"mtcnn": "moderation.faces.mtcnn",

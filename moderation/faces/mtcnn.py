@@ -17,7 +17,12 @@ from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms, roi_align
 
 from moderation.config import Settings
-from moderation.faces.detection import Detection, FaceDetector, register_detector
+from moderation.faces.detection import (
+    Detection,
+    FaceDetector,
+    min_face_side,
+    register_detector,
+)
 
 # The three stages' score thresholds and the pyramid's scale step: the method's published values.
 THRESHOLDS = (0.6, 0.7, 0.7)
@@ -74,7 +79,7 @@ class MtcnnDetector(FaceDetector):
             by_size.setdefault(image.shape[:2], []).append(index)
         for (height, width), indices in by_size.items():
             scale = min(1.0, self.max_side / max(height, width))
-            min_face = max(self.min_face_px, self.min_face_fraction * min(height, width))
+            min_face = min_face_side(self.min_face_px, self.min_face_fraction, (height, width))
             if min(height, width) < min_face or min(height, width) * scale < 12:
                 # No face of the smallest reportable size fits (a 32x32 frame, or 32x8192
                 # shrunk to 640 px long): the cascade's 12 px window would find nothing, and

@@ -22,7 +22,12 @@ from torchvision.ops import nms
 
 from moderation.config import Settings
 from moderation.errors import ModelWeightsMissing
-from moderation.faces.detection import Detection, FaceDetector, register_detector
+from moderation.faces.detection import (
+    Detection,
+    FaceDetector,
+    min_face_side,
+    register_detector,
+)
 
 WEIGHTS_FILE = "retinaface_resnet50_2020-07-20-f168fae3c.zip"
 # torch hub's convention: the file name carries the first hex digits of the file's sha256.
@@ -183,7 +188,8 @@ class RetinaFaceDetector(FaceDetector):
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, original_height)
         points = points[kept].view(-1, 5, 2) * scale
         sides = torch.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        large = sides >= self.settings.min_face_px
+        large = sides >= min_face_side(self.settings.min_face_px,
+                                       self.settings.min_face_fraction, original_size)
         return [Detection(box.copy(), float(score), face_points.copy())
                 for box, score, face_points in zip(boxes[large].numpy(),
                                                    scores[kept][large].tolist(),

@@ -19,7 +19,7 @@ import torch
 from moderation.config import Settings
 from moderation.errors import ModelWeightsMissing
 from moderation.faces import retinaface
-from moderation.faces.detection import build_detector
+from moderation.faces.detection import build_detector, min_face_side
 from moderation.faces.retinaface import (
     WEIGHTS_FILE,
     WEIGHTS_SHA256_PREFIX,
@@ -180,6 +180,22 @@ def test_boxes_and_points_are_scaled_back_from_the_shrunk_frame(detector, detect
         assert big.score == pytest.approx(face.score, abs=1e-5)
         assert np.allclose(big.box, REPEAT * face.box, atol=1e-2)
         assert np.allclose(big.points, REPEAT * face.points, atol=1e-2)
+
+
+def test_the_face_fraction_filters_as_mtcnn_does(detector, frames, monkeypatch):
+    """The larger of min_face_px and min_face_fraction of the frame's shorter side applies, in
+    original pixels: on the 1280x720 frame a fifth of 720 px, far above min_face_px."""
+    loose = detector.settings.model_copy(update={"min_face_fraction": 0.0})
+    monkeypatch.setattr(detector, "settings", loose)
+    everything = detector.detect(frames[1:2])[0]
+    monkeypatch.setattr(detector, "settings", loose.model_copy(update={"min_face_fraction": 0.2}))
+    kept = detector.detect(frames[1:2])[0]
+    floor = 0.2 * 720
+    assert floor > loose.min_face_px
+    assert kept and any(face.side < floor for face in everything)
+    expected = [face for face in everything if face.side >= floor]
+    assert [face.box.tolist() for face in kept] == [face.box.tolist() for face in expected]
+    assert min_face_side(loose.min_face_px, 0.2, (720, 1280)) == floor
 
 
 def test_the_score_threshold_filters(detector, frames, detections, monkeypatch):
