@@ -1,5 +1,7 @@
 """The ``moderation`` command."""
 
+# Each handler imports what it needs: the parser alone must stay cheap, so that --help, an
+# argument error and `synth --list` load neither torch nor the settings' pydantic.
 from __future__ import annotations
 
 import argparse
@@ -7,7 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-from moderation.config import get_settings
 from moderation.errors import InputError, ModerationError
 
 
@@ -354,6 +355,7 @@ def run_reviewers(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from moderation.config import get_settings
     from moderation.gate.app import create_app
 
     settings = get_settings()
@@ -364,6 +366,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from moderation.config import get_settings
+
     settings = get_settings()
     if args.prepare:
         from moderation.training.faces_index import SourceSpec, build_sources
@@ -423,6 +427,7 @@ def run_soup(args: argparse.Namespace) -> int:
 
 
 def run_devset(args: argparse.Namespace) -> int:
+    from moderation.config import get_settings
     from moderation.faces.crops import CropGeometry
     from moderation.training.devset import build_devset
 
@@ -474,6 +479,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_faces(args: argparse.Namespace) -> int:
     import json
 
+    from moderation.config import get_settings
     from moderation.faces.scan import FaceScanner
     from moderation.images import write_png
 
@@ -522,6 +528,7 @@ def run_synth(args: argparse.Namespace) -> int:
             step, _, name = key.partition("/")
             print(f"{step}\t{name}")
         return 0
+    from moderation.config import get_settings
     from moderation.synth import batch
 
     if args.out is None:
@@ -544,6 +551,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
 
 def run_landmarks(args: argparse.Namespace) -> int:
+    from moderation.config import get_settings
     from moderation.synth.precompute import precompute_landmarks
 
     settings = get_settings()
