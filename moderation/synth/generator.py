@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,6 +31,24 @@ class OcclusionSegmenter(Protocol):
         """Map of a BGR face: float32 of the face's height and width, 1 where it is occluded."""
 
 
+# Segmenters by the name a recipe records -> "module:class". They need torch, so a module is
+# imported only when its segmenter is chosen by name (``FakeGenerator(occlusion_model=NAME)``).
+SEGMENTERS: dict[str, str] = {"occlusion-unet-v1": "moderation.learned.occlusion:OcclusionNet"}
+
+
+def build_segmenter(name: str) -> OcclusionSegmenter:
+    """The segmenter ``name`` (a key of ``SEGMENTERS``) with its shipped weights."""
+    try:
+        module, _, attribute = SEGMENTERS[name].partition(":")
+    except KeyError:
+        raise ConfigError(f"occlusion segmenter {name!r} is unknown; choose one of "
+                          f"{sorted(SEGMENTERS)}") from None
+    segmenter = getattr(importlib.import_module(module), attribute)()
+    if segmenter.name != name:
+        raise ConfigError(f"{SEGMENTERS[name]} is named {segmenter.name!r}, not {name!r}")
+    return segmenter
+
+
 @dataclass(frozen=True)
 class FakeResult:
     fake: np.ndarray
@@ -50,11 +69,12 @@ class FakeGenerator:
     """Makes one fake from face A and face B with a seeded random pipeline.
 
     Usable on the fly (no disk) from a torch ``Dataset``: ``make`` takes arrays or paths.
+    ``occlusion_model`` is a segmenter, or the name of one in ``SEGMENTERS``.
     """
 
     def __init__(self, pipeline=None, mode: str = "pair", size: int = 256,
                  crop_scale: float | None = 2.0, detector: LandmarkDetector | None = None,
-                 occlusion_model: OcclusionSegmenter | None = None, min_side: int = 64):
+                 occlusion_model: OcclusionSegmenter | str | None = None, min_side: int = 64):
         if mode not in MODES:
             raise ConfigError(f"mode {mode!r}: expected one of {MODES}")
         if size < 32:
@@ -63,6 +83,8 @@ class FakeGenerator:
         self.pipeline = pipeline if pipeline is not None else default_pipeline(mode)
         self.size, self.crop_scale, self.min_side = size, crop_scale, min_side
         self._detector = detector
+        if isinstance(occlusion_model, str):
+            occlusion_model = build_segmenter(occlusion_model)
         self.occlusion_model = occlusion_model
 
     @property

@@ -6,8 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
+from moderation.errors import ConfigError
 from moderation.learned.faces import split_of
-from moderation.synth.generator import FakeGenerator, OcclusionSegmenter
+from moderation.learned.occlusion import OcclusionNet
+from moderation.synth.generator import FakeGenerator, OcclusionSegmenter, build_segmenter
 from tests.conftest import LFW, LFW_PEOPLE
 
 
@@ -52,6 +54,16 @@ def test_never_grows_the_generator_mask(occlusion_net, framed, detector):
         with_net = learned.make(image, **kwargs)
         assert (with_net.mask <= without.mask + 1e-6).all()
         assert with_net.recipe.occlusion == {"kind": "model", "name": "occlusion-unet-v1"}
+
+
+def test_chosen_by_the_name_its_recipes_record(framed, detector):
+    image, landmarks = framed
+    by_name = FakeGenerator(mode="self", detector=detector, occlusion_model="occlusion-unet-v1")
+    assert isinstance(by_name.occlusion_model, OcclusionNet)
+    made = by_name.make(image, seed=0, source_landmarks=landmarks, framed=True)
+    assert build_segmenter(made.recipe.occlusion["name"]).name == "occlusion-unet-v1"
+    with pytest.raises(ConfigError, match=r"'unet-v9' is unknown; choose one of \['occlusion-"):
+        FakeGenerator(occlusion_model="unet-v9")
 
 
 def test_validation_split_is_stable_and_identity_disjoint():

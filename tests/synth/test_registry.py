@@ -104,10 +104,11 @@ def test_a_plug_in_module_that_does_not_register_its_key_is_named(monkeypatch):
         get_op("fusion/absent")
 
 
-def test_the_registry_and_its_listing_import_no_plug_in():
+def test_the_registry_and_the_generator_import_no_plug_in():
     code = ("import sys\nfrom moderation.synth.registry import get_op, list_ops\n"
-            "assert 'fusion/learned' in list_ops()\nget_op('fusion/poisson')\n"
-            "print(sorted(m for m in ('torch', 'moderation.learned.fusion') if m in sys.modules))")
+            "from moderation.synth.generator import SEGMENTERS, FakeGenerator\n"
+            "assert 'fusion/learned' in list_ops() and SEGMENTERS\nget_op('fusion/poisson')\n"
+            "print(sorted(m for m in ('torch', 'moderation.learned') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=120)
     assert result.stdout.strip() == "[]"
