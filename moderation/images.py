@@ -10,6 +10,10 @@ import numpy as np
 
 from moderation.errors import ImageTooSmall, UnreadableImage
 
+# The photo files every part of the package reads (with read_image); videos are
+# moderation.video.reader.VIDEO_SUFFIXES.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+
 
 def read_image(path: str | Path, min_side: int = 1) -> np.ndarray:
     """Read a colour image as a BGR uint8 array; raise ``UnreadableImage`` or ``ImageTooSmall``."""

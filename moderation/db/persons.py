@@ -24,9 +24,8 @@ from moderation.db.uploads import audit
 from moderation.errors import InputError, ModerationError, NoFaceFound
 from moderation.faces.identity import Gallery, TrackRule
 from moderation.faces.scan import FaceScanner
-from moderation.images import read_image
+from moderation.images import IMAGE_SUFFIXES, read_image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 REFERENCE_SIDE = 128
 
 

@@ -16,10 +16,9 @@ from moderation.detector.registry import build_model
 from moderation.detector.scores import MediaScore, TrackScore
 from moderation.faces.crops import crop_face, detect_padded, reframe_crop
 from moderation.faces.scan import FaceScanner, VideoFaces
-from moderation.images import read_image
+from moderation.images import IMAGE_SUFFIXES, read_image
 
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "swap_detector.pt"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 BATCH = 64
 
 

@@ -10,11 +10,10 @@ import numpy as np
 
 from moderation.errors import ConfigError, InputError, NoFaceFound
 from moderation.faces.landmarks import LandmarkDetector
-from moderation.images import read_image
+from moderation.images import IMAGE_SUFFIXES, read_image
 from moderation.synth.framing import frame_face
 from moderation.synth.landmarks import LandmarkCache
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 PAIRINGS = ("random", "nearest")
 
 

@@ -25,11 +25,11 @@ from tqdm import tqdm
 
 from moderation.detector.scores import MediaScore, Scorer
 from moderation.errors import ConfigError, InputError, NoFaceFound
+from moderation.images import IMAGE_SUFFIXES
 from moderation.synth.functional import degrade
 from moderation.training.plots import Curve, save_curves
 from moderation.video.reader import VIDEO_SUFFIXES
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 GROUPS = {"real": 0, "fake": 1, "reenact": 1}  # group -> label (1: manipulated)
@@ -58,8 +58,9 @@ def load_labeled(source: Path) -> list[LabeledItem]:
     sub-folder, searched recursively; any other folder by file-name prefix: ``real_*``, ``fake_*``
     or ``reenact_*`` (its sub-folders are not searched). A CSV has columns ``path,label[,group]``
     with labels ``real``/``fake``/``0``/``1``; relative paths are taken from the CSV's folder.
-    Photos (.png, .jpg) and videos (.mp4, .mov, .mkv, .avi, .webm) are accepted. Anything that
-    cannot be labeled raises ``ConfigError`` naming the file, and the line for a CSV.
+    Photos (``IMAGE_SUFFIXES``: .png, .jpg, .jpeg, .webp, .bmp) and videos (.mp4, .mov, .mkv,
+    .avi, .webm) are accepted. Anything that cannot be labeled raises ``ConfigError`` naming the
+    file, and the line for a CSV.
     """
     source = Path(source).expanduser()
     if source.is_dir():

@@ -15,6 +15,7 @@ import pytest
 
 from moderation.detector.scores import MediaScore
 from moderation.errors import ConfigError, CorruptVideo, NoFaceFound
+from moderation.images import IMAGE_SUFFIXES
 from moderation.training.evaluate import (
     DEGRADATIONS,
     LabeledItem,
@@ -217,6 +218,13 @@ def test_folder_labels_by_name_prefix(tmp_path):
     assert (items["real_a.mp4"].label, items["real_a.mp4"].group) == (0, "real")
     assert (items["fake_b.MOV"].label, items["fake_b.MOV"].group) == (1, "fake")
     assert (items["reenact_c.webm"].label, items["reenact_c.webm"].group) == (1, "reenact")
+
+
+def test_folder_takes_every_photo_the_detector_scores(tmp_path):
+    """One set of photo suffixes: what ``moderation score`` reads as a photo is evaluated too."""
+    touch(tmp_path, *(f"real_{number}{suffix}" for number, suffix
+                      in enumerate(sorted(IMAGE_SUFFIXES))))
+    assert len(load_labeled(tmp_path)) == len(IMAGE_SUFFIXES) == 5
 
 
 def test_folder_with_an_unlabeled_video_names_it(tmp_path):
