@@ -1,13 +1,16 @@
-"""Model files: finding the ones that installed packages ship.
+"""Model files: finding the ones that installed packages ship, and reading ``torch.save`` files.
 
-A missing one raises ``ModelWeightsMissing`` naming the file and how to replace it. Importing
-this module does not import torch, so dlib's landmark models are found without it.
+Both fail with ``ModelWeightsMissing`` naming the file and how to replace it. Importing this
+module does not import torch, so dlib's landmark models are found without it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import zipfile
 from pathlib import Path
+from typing import Any
 
 from moderation.errors import ModelWeightsMissing
 
@@ -29,3 +32,34 @@ def package_file(package: str, relative: str, pip_name: str, what: str) -> Path:
         raise ModelWeightsMissing(f"{path} is missing: reinstall {pip_name}")
     return path
 
+
+def load_weights(path: str | Path, what: str, remedy: str = "") -> Any:
+    """What ``torch.save`` wrote to ``path``, read on the CPU with ``weights_only`` (tensors and
+    plain containers, never arbitrary pickled objects).
+
+    A zip holding a single file is read as that file: torch hub's legacy layout, in which some
+    releases ship (a ``torch.save`` file is itself a zip, of many members). A missing or
+    unreadable file raises ``ModelWeightsMissing`` naming it and ``what`` it should hold, then
+    ``remedy`` (how to replace it) when given.
+    """
+    import torch  # here, not at the top: see the module's docstring
+
+    path = Path(path)
+    advice = f": {remedy}" if remedy else ""
+    if not path.is_file():
+        raise ModelWeightsMissing(f"{what} {path} does not exist{advice}")
+    try:
+        inner = _single_member(path)
+        return torch.load(path if inner is None else inner, map_location="cpu",
+                          weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a damaged or foreign file
+        raise ModelWeightsMissing(f"{path} is not a readable {what} ({exc}){advice}") from None
+
+
+def _single_member(path: Path) -> io.BytesIO | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            return io.BytesIO(archive.read(members[0])) if len(members) == 1 else None
+    except zipfile.BadZipFile:
+        return None

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
-from moderation.errors import ConfigError, ModelWeightsMissing
+from moderation.errors import ConfigError
 from moderation.faces.crops import CropGeometry
+from moderation.weights import load_weights
 
 FORMAT_VERSION = 1
 
@@ -63,12 +64,7 @@ def save_checkpoint(path: Path, config: DetectorConfig, state_dict: dict,
 def load_checkpoint(path: Path) -> tuple[DetectorConfig, dict, dict]:
     """(config, model state, everything else); a clear error for a missing or foreign file."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelWeightsMissing(f"detector checkpoint {path} does not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ModelWeightsMissing(f"{path} is not a readable checkpoint ({exc})") from None
+    data = load_weights(path, "detector checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
         raise ConfigError(f"{path} is not a detector checkpoint of format {FORMAT_VERSION}")
     config = DetectorConfig.from_dict(data.pop("config"))

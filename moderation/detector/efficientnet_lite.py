@@ -19,8 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from moderation.errors import ConfigError, ModelWeightsMissing
-from moderation.weights import package_file
+from moderation.errors import ConfigError
+from moderation.weights import load_weights, package_file
 
 # The preprocessing these weights expect, on RGB in [0, 1]: TF's Lite preprocessing, (x - 127) /
 # 128 on 0..255, not ImageNet's mean and std. The stem's batch-norm statistics say so: on real
@@ -222,11 +222,7 @@ def build(variant: str, pretrained: bool = True) -> EfficientNetLite:
     width, depth, _ = VARIANTS[variant]
     model = EfficientNetLite(width, depth, dropout=_DROPOUT[variant])
     if pretrained:
-        path = weights_path(variant)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a truncated or foreign file
-            raise ModelWeightsMissing(f"{path} is not a readable state dict ({exc}): "
-                                      f"reinstall {_WEIGHTS[variant].pip_name}") from None
+        state = load_weights(weights_path(variant), "state dict",
+                             f"reinstall {_WEIGHTS[variant].pip_name}")
         model.load_state_dict(state, strict=True)
     return model

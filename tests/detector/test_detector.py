@@ -58,7 +58,7 @@ def test_checkpoint_round_trip_carries_its_config(tmp_path):
     with pytest.raises(ModelWeightsMissing, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelWeightsMissing, match="junk.pt is not a readable checkpoint"):
+    with pytest.raises(ModelWeightsMissing, match="junk.pt is not a readable detector checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
 
 

@@ -87,7 +87,7 @@ def test_a_file_with_the_wrong_hash_is_refused(stand_in_weights):
 def test_a_file_that_is_not_a_state_dict_is_refused(tmp_path):
     path = tmp_path / WEIGHTS_FILE
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelWeightsMissing, match="could not be loaded") as caught:
+    with pytest.raises(ModelWeightsMissing, match="not a readable RetinaFace weights") as caught:
         RetinaFaceDetector(retinaface_settings(path), expected_sha256_prefix=sha256_prefix(path))
     assert str(path) in str(caught.value)
 
