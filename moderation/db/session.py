@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,13 +27,6 @@ def engine_for(url: str) -> Engine:
 
 def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(engine_for(url), expire_on_commit=False)
-
-
-@contextmanager
-def transaction(url: str):
-    """A session that commits on success and rolls back on any error."""
-    with session_factory(url)() as session, session.begin():
-        yield session
 
 
 def upgrade(url: str, revision: str = "head") -> None:
