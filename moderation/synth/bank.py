@@ -14,8 +14,6 @@ from moderation.images import IMAGE_SUFFIXES, read_image
 from moderation.synth.framing import frame_face
 from moderation.synth.landmarks import LandmarkCache
 
-PAIRINGS = ("random", "nearest")
-
 
 @dataclass(frozen=True)
 class Face:
