@@ -262,9 +262,3 @@ class SwapTrainingSet(Dataset):
 def _shape(points: np.ndarray) -> np.ndarray:
     centred = points - points.mean(axis=0)
     return centred / (np.linalg.norm(centred) + 1e-6)
-
-
-def to_bgr(tensor: torch.Tensor, config: DetectorConfig) -> np.ndarray:
-    """Undo ``prepare`` for pictures of training samples."""
-    image = tensor.permute(1, 2, 0).numpy() * np.float32(config.std) + np.float32(config.mean)
-    return cv2.cvtColor(np.clip(image * 255, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
