@@ -193,13 +193,6 @@ class EfficientNetLite(nn.Module):
         return self._fc(self._dropout(x))
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """RGB images in [0, 1], shaped (N, 3, H, W), as these weights expect them."""
-    mean = images.new_tensor(MEAN).view(1, 3, 1, 1)
-    std = images.new_tensor(STD).view(1, 3, 1, 1)
-    return (images - mean) / std
-
-
 def _weights(variant: str) -> _Weights:
     try:
         return _WEIGHTS[variant]
