@@ -140,10 +140,16 @@ def widened_pipeline(mode: str, round_index: int, learned_fusion: float = 0.0):
     return pipeline
 
 
+# The seeds' second key was an epoch counter that never left 0: kept, so that a seed draws the
+# samples it always drew (and the shipped checkpoints' runs can be repeated).
+_UNUSED_KEY = 0
+
+
 class SwapTrainingSet(Dataset):
-    """Item ``i`` is real when ``i`` is even, a fresh fake when odd; ``epoch`` changes every
-    draw, so each round sees new fakes made with new seeds. With ``with_boundary`` an item also
-    carries its blending-boundary map (zeros for a real face) for the auxiliary head."""
+    """Item ``i`` is real when ``i`` is even, a fake when odd, drawn from ``seed`` and ``i``
+    alone; each round builds its set with a seed of its own, so it sees new fakes. With
+    ``with_boundary`` an item also carries its blending-boundary map (zeros for a real face) for
+    the auxiliary head."""
 
     def __init__(self, index: FaceIndex, members: np.ndarray, config: DetectorConfig,
                  length: int, seed: int, rounds: int = 1, self_blend_share: float = 0.5,
@@ -162,7 +168,6 @@ class SwapTrainingSet(Dataset):
         self.source_names = sorted(set(index.sources.tolist()))
         self.last_row = -1  # the index row framed by the latest sample (real, or fake's B)
         self.last_side = 0  # the longer side of that row's image as stored
-        self.epoch = 0
         self._generators: dict[tuple[str, int], FakeGenerator] = {}
         self.geometry = CropGeometry(size=config.input_size, margin=config.crop.margin,
                                      align=config.crop.align)
@@ -173,7 +178,7 @@ class SwapTrainingSet(Dataset):
     def __getitem__(self, item: int):
         crop, label, mask, margin = self.sample(item)
         crop, flipped = self.degradation.apply(crop, np.random.default_rng(
-            [self.seed, self.epoch, item, 1]), margin)
+            [self.seed, _UNUSED_KEY, item, 1]), margin)
         image = prepare([crop], self.config)[0].contiguous()
         if not self.with_boundary:
             return image, label
@@ -184,7 +189,7 @@ class SwapTrainingSet(Dataset):
     def sample(self, item: int) -> tuple[np.ndarray, int, np.ndarray | None, float]:
         """Item ``item`` before the global degradation: (crop, label, blending mask or None,
         the crop's margin)."""
-        rng = np.random.default_rng([self.seed, self.epoch, item])
+        rng = np.random.default_rng([self.seed, _UNUSED_KEY, item])
         framing = self.framing.draw(self.geometry, rng)
         if item % 2 == 0:
             return self.real_crop(rng, framing), 0, None, framing[0]
