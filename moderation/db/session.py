@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 @lru_cache(maxsize=8)
@@ -29,12 +32,34 @@ def session_factory(url: str) -> sessionmaker[Session]:
     return sessionmaker(engine_for(url), expire_on_commit=False)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run the Alembic migrations against ``url``."""
-    from alembic import command
+def migrations_folder() -> Path:
+    """The Alembic scripts: the package ``moderation.migrations``, which is the top-level
+    ``migrations/`` folder mapped into the package (pyproject.toml), so a wheel carries it.
+
+    A checkout imported without being installed (on ``PYTHONPATH``) has no such package, or
+    finds another checkout's through that one's editable install: it uses its own folder.
+    """
+    package = Path(__file__).resolve().parents[1]  # this copy of ``moderation``
+    spec = importlib.util.find_spec("moderation.migrations")
+    if spec is not None and spec.submodule_search_locations:
+        folder = Path(next(iter(spec.submodule_search_locations))).resolve()
+        if folder.parent in (package, package.parent):  # in a wheel, or beside it (editable)
+            return folder
+    return package.parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic's configuration for ``url`` and the package's scripts (no alembic.ini needed)."""
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(migrations_folder()))
     config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, revision)
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Run the Alembic migrations against ``url``."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)

@@ -33,16 +33,12 @@ def test_sqlite_migrates_too(tmp_path):
 
 def test_the_latest_revisions_downgrade_and_upgrade_again(tmp_path):
     from alembic import command
-    from alembic.config import Config
 
-    from moderation.db.session import MIGRATIONS, upgrade
+    from moderation.db.session import alembic_config, upgrade
 
     url = f"sqlite:///{tmp_path / 'round-trip.db'}"
     upgrade(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url)
-    command.downgrade(config, "0002")
+    command.downgrade(alembic_config(url), "0002")
     engine = create_engine(url)
     assert "reviewers" not in inspect(engine).get_table_names()
     assert "person_id" not in {c["name"] for c in inspect(engine).get_columns("audit_log")}
@@ -70,3 +66,20 @@ def test_db_upgrade_migrates_without_loading_the_detector(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
     assert "alembic_version" in inspect(create_engine(url)).get_table_names()
+
+
+def test_alembic_finds_every_revision_through_the_package(tmp_path):
+    """The scripts are the package ``moderation.migrations`` (here, this checkout's migrations/;
+    tests/test_packaging.py checks an installed wheel's), and Alembic reads every revision."""
+    from pathlib import Path
+
+    from alembic.script import ScriptDirectory
+
+    from moderation.db.session import alembic_config, migrations_folder
+
+    checkout = Path(__file__).resolve().parents[2] / "migrations"
+    assert migrations_folder() == checkout
+    script = ScriptDirectory.from_config(alembic_config(f"sqlite:///{tmp_path / 'x.db'}"))
+    files = {path.name.split("_", 1)[0] for path in (checkout / "versions").glob("[0-9]*_*.py")}
+    assert {revision.revision for revision in script.walk_revisions()} == files
+    assert script.get_heads() == [max(files)]

@@ -1,0 +1,1 @@
+"""The Alembic environment and its revisions, installed as ``moderation.migrations``."""
