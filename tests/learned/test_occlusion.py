@@ -23,6 +23,7 @@ def test_runs_on_any_size_and_follows_the_protocol(occlusion_net, astronaut, fra
         _check_map(segmenter(face), face)
 
 
+@pytest.mark.shared
 def test_runs_on_an_lfw_photo(occlusion_net):
     if not LFW.is_dir():
         pytest.skip(f"{LFW} is absent: the real faces of ../shared are needed")

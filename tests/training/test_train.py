@@ -84,6 +84,7 @@ def test_boundary_maps_mark_the_blend_of_fakes_only_and_leave_the_images_unchang
             assert float(boundary[:4, :4].max()) < 0.05
 
 
+@pytest.mark.slow
 def test_a_training_run_with_the_boundary_head_saves_a_plain_classifier_and_resumes(
         small_index, lfw_subset, tmp_path):
     index_path = tmp_path / "index.npz"
