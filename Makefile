@@ -4,8 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: install test demo synth-demo bench bench-dev bench-hostile bench-hostile-worker fuzz chaos \
-	lint train finetune bench-startup
+.PHONY: install test test-fast demo synth-demo bench bench-dev bench-hostile bench-hostile-worker \
+	fuzz chaos lint train finetune bench-startup
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,11 @@ $(VENV)/.installed: pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest
+
+# The quick lane (about a minute here): no server, no ../shared data, nothing slow. `make test`
+# runs everything, these included; pyproject.toml lists the markers.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not services and not shared"
 
 # The main job on the embedded default (SQLite in out/demo, no server), on development clips
 # never trained on: enrol a protected person (MEAD actor M030) from one of his videos, make a

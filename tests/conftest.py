@@ -1,4 +1,5 @@
-"""Shared fixtures: real faces from ../shared and scikit-image's astronaut, an isolated cache."""
+"""Shared fixtures: real faces from ../shared and scikit-image's astronaut, an isolated cache;
+the test lanes that follow from the fixtures a test uses."""
 
 from __future__ import annotations
 
@@ -18,6 +19,23 @@ LFW = SHARED / "data" / "faces" / "lfw"
 # A few LFW people, each a sub-folder (some with several photos).
 LFW_PEOPLE = ["Aaron_Eckhart", "Aaron_Peirsol", "Abdullah_Gul", "Adam_Sandler", "Adrien_Brody",
               "Al_Gore", "Alan_Greenspan", "Albert_Costa"]
+
+# A test that uses one of these fixtures (directly or through another) is in the marker's lane:
+# it needs a server, or the data of ../shared. Tests that reach either without them carry the
+# marker themselves; `slow` is always written by hand (pyproject.toml lists the markers).
+LANE_FIXTURES = {
+    "services": {"postgres_url", "broker", "private_postgres"},
+    "shared": {"lfw_subset", "videos"},
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in LANE_FIXTURES.items():
+            if used & fixtures:
+                item.add_marker(marker)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -13,6 +13,8 @@ import pytest
 
 from tests.conftest import SHARED
 
+pytestmark = pytest.mark.slow
+
 VIDEOS = SHARED / "data" / "videos"
 
 
@@ -24,6 +26,7 @@ def moderation(tmp_path, *args):
     return result
 
 
+@pytest.mark.shared
 def test_a_swapped_in_protected_person_is_blocked_and_a_real_clip_allowed(tmp_path):
     if not VIDEOS.is_dir():
         pytest.skip(f"{VIDEOS} is absent: the shared clips are needed")
@@ -73,6 +76,7 @@ def test_an_ffconcat_list_and_thin_frames_end_unprocessable(tmp_path):
         assert (verdict["decision"], verdict["reasons"][0]["code"]) == ("unprocessable", code)
 
 
+@pytest.mark.shared
 def test_a_swap_after_real_footage_in_a_file_without_duration_is_found(tmp_path):
     """3 s of a real clip, then 10 s of a swap, in Matroska without a Duration element: the
     sampling once trusted the missing duration and saw only the start (allow)."""
@@ -91,6 +95,7 @@ def test_a_swap_after_real_footage_in_a_file_without_duration_is_found(tmp_path)
                for reason in verdict["reasons"])
 
 
+@pytest.mark.shared
 def test_a_swap_of_a_protected_person_from_other_footage_goes_to_review_naming_them(tmp_path):
     """What `make demo` shows, on development clips never trained on: MEAD actor M030 enrolled
     from one of his videos; his face from another of his videos swapped by our generator into

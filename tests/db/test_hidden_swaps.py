@@ -12,6 +12,8 @@ import pytest
 from tests.db.test_embedded_scan import VIDEOS, moderation
 from tests.video import evasion, hostile
 
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
 REAL = (VIDEOS / "real_ffpp_c23_634.mp4", 0.0, 10.0)
 SWAP = (VIDEOS / "fake_ffpp_c23_deepfakes_519_515.mp4", 5.0, 11.0)
 SIZE = (640, 360)

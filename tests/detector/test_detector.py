@@ -93,6 +93,7 @@ def test_a_swap_filling_part_of_a_track_decides_it():
     assert sustained_window([0.2, 0.9, 0.9], 32) == (pytest.approx(0.9), 0, 2)
 
 
+@pytest.mark.slow
 def test_a_short_training_run_lowers_the_loss(lfw_subset):
     from moderation.training.data import SwapTrainingSet
     from moderation.training.faces_index import build_index
@@ -120,6 +121,7 @@ def shipped():
     return SwapDetector.load(DEFAULT_CHECKPOINT, Settings())
 
 
+@pytest.mark.shared
 def test_the_shipped_checkpoint_loads_and_scores_the_shared_crops(shipped):
     if not CROPS.is_dir():
         pytest.skip(f"{CROPS} is absent: the shared crops are needed")
@@ -137,6 +139,7 @@ def test_the_shipped_checkpoint_loads_and_scores_the_shared_crops(shipped):
     assert roc_auc_score(labels, scores) > 0.6  # measured 0.942 (re-framed crops); chance 0.5
 
 
+@pytest.mark.shared
 def test_the_shipped_checkpoint_scores_development_crops_as_whole_images(shipped):
     dev = SHARED / "data" / "dev" / "dfdc-crops"
     if not dev.is_dir():
@@ -161,6 +164,7 @@ def test_a_photo_is_scored_through_face_detection(shipped, astronaut, tmp_path):
     assert (wall.faces, wall.score, wall.label) == (0, None, "no_face")
 
 
+@pytest.mark.shared
 def test_score_command_prints_one_json_line_per_input(tmp_path):
     if not CROPS.is_dir():
         pytest.skip(f"{CROPS} is absent: the shared crops are needed")

@@ -46,6 +46,7 @@ def test_minimum_face_size(astronaut):
     assert MtcnnDetector(Settings(min_face_px=200)).detect([astronaut]) == [[]]
 
 
+@pytest.mark.shared
 def test_video_search_finds_what_the_full_search_finds(detector):
     from moderation.faces.tracking import box_iou
     from moderation.video.reader import probe, read_frames, sample_times

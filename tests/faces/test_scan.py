@@ -26,6 +26,7 @@ def _needs_videos():
         pytest.skip(f"{VIDEOS} is absent: the shared clips are needed")
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("name", ["real_ffpp_c23_004.mp4", "fake_ffpp_c23_faceswap_634_660.mp4",
                                   "real_hamilton_640x360.mp4"])
 def test_faces_in_nearly_every_frame_of_the_real_clips(scanner, name):
@@ -36,6 +37,7 @@ def test_faces_in_nearly_every_frame_of_the_real_clips(scanner, name):
     assert with_faces >= 0.95 * 32, f"faces in {with_faces} of 32 frames"
 
 
+@pytest.mark.shared
 def test_the_presenter_is_one_long_track(scanner):
     _needs_videos()
     result = scanner.scan(VIDEOS / "real_ffpp_c23_004.mp4")
@@ -56,6 +58,8 @@ def _faces_command(*args):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
+@pytest.mark.shared
 def test_command_prints_json_lines_and_saves_crops(tmp_path):
     _needs_videos()
     result = _faces_command(VIDEOS / "real_ffpp_c23_634.mp4", "--jsonl", "--frames", "4",
@@ -76,6 +80,7 @@ def test_command_reports_a_corrupt_file_without_a_traceback(tmp_path):
     assert "upload.mp4" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.shared
 def test_tracks_get_identities_and_match_an_enrolled_person(scanner, tmp_path):
     """Enrol the presenter of one clip from his first seconds; his track matches him, and the
     presenter of another clip matches nobody."""

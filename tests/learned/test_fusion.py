@@ -41,6 +41,7 @@ def test_keeps_b_outside_and_differs_from_alpha_inside(learned_fusion_module, sw
     np.testing.assert_array_equal(first, again)  # deterministic: replays bit for bit
 
 
+@pytest.mark.shared
 def test_runs_on_an_lfw_pair(learned_fusion_module):
     if not LFW.is_dir():
         pytest.skip(f"{LFW} is absent: the real faces of ../shared are needed")

@@ -18,6 +18,7 @@ def clip():
     return CLIP
 
 
+@pytest.mark.shared
 def test_scans_a_real_clip_and_saves_a_picture(clip, occlusion_net, tmp_path):
     (result,) = on_clips.occlusion_on_clips([clip], occlusion_net, examples=3)
     assert result.faces >= 30 and len(result.examples) == 3
@@ -38,6 +39,7 @@ def test_a_missing_or_broken_video_is_a_clear_error(tmp_path, capsys):
     assert "broken.mp4" in capsys.readouterr().err
 
 
+@pytest.mark.shared
 def test_missing_weights_are_a_clear_error(clip, tmp_path, capsys):
     assert on_clips.main([str(clip), "--weights", str(tmp_path / "none.pt")]) == 2
     assert "none.pt" in capsys.readouterr().err

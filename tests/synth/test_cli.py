@@ -130,6 +130,7 @@ def test_occlusion_maps_from_a_folder(astronaut_folder, astronaut, tmp_path):
     assert mask.max() == 0
 
 
+@pytest.mark.slow
 def test_precomputed_masks_from_a_folder(astronaut_folder, astronaut, tmp_path):
     masks = tmp_path / "masks"
     masks.mkdir()

@@ -12,6 +12,8 @@ from moderation.errors import InputError
 from moderation.synth.video import swap_video
 from tests.conftest import SHARED
 
+pytestmark = pytest.mark.shared
+
 CLIP = SHARED / "data" / "videos" / "real_ffpp_c23_634.mp4"
 FACE = SHARED / "data" / "faces" / "lfw" / "Al_Gore" / "Al_Gore_0001.jpg"
 
@@ -26,6 +28,7 @@ def frames_of(path, count):
     return out
 
 
+@pytest.mark.slow
 def test_a_face_is_put_into_every_frame_and_the_recipe_kept(tmp_path):
     if not (CLIP.is_file() and FACE.is_file()):
         pytest.skip(f"{CLIP} or {FACE} is absent: the shared data is needed")

@@ -3,6 +3,8 @@ a checkpoint, and model soups."""
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from moderation.detector.checkpoint import load_checkpoint, save_checkpoint
 from moderation.detector.registry import build_model
 from moderation.errors import ConfigError
 from moderation.synth.compose import _weights
+from moderation.training import train as training_loop
 from moderation.training.data import SwapTrainingSet, widened_pipeline
 from moderation.training.train import TrainConfig, _initial_weights, detector_config, train
 
@@ -84,20 +87,66 @@ def test_boundary_maps_mark_the_blend_of_fakes_only_and_leave_the_images_unchang
             assert float(boundary[:4, :4].max()) < 0.05
 
 
+class _Interrupted(Exception):
+    """Stands for a run stopped between rounds (a killed process, a full disk)."""
+
+
+def _same(a, b) -> bool:
+    """Nested state dicts (tensors, numbers, lists) equal exactly."""
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    return a == b
+
+
+@pytest.mark.slow
 def test_a_training_run_with_the_boundary_head_saves_a_plain_classifier_and_resumes(
-        small_index, lfw_subset, tmp_path):
+        small_index, lfw_subset, tmp_path, monkeypatch):
+    """A two-round run stopped before its second round resumes from ``last.pt`` at that round,
+    with the weights (the head's too), optimiser and schedule the first run had reached."""
     index_path = tmp_path / "index.npz"
     small_index.save(index_path)
     config = TrainConfig(index=index_path, real_root=lfw_subset, out=tmp_path / "run",
-                         rounds=1, steps_per_round=2, batch=4, workers=0,
-                         validation_samples=8, boundary_weight=1.0)
-    (result,) = train(config)
-    assert result.steps == 2 and np.isfinite(result.train_loss)
+                         rounds=2, steps_per_round=2, batch=4, workers=0,
+                         validation_samples=8, source_baseline_samples=0, boundary_weight=1.0)
+    train_round = training_loop._train_round
+    starts: list[tuple[int, dict]] = []  # each round's start: its index and the trainee's state
+    stop_at = 1  # the first run stops as its second round begins
+
+    def recorded(model, optimizer, schedule, dataset, config, device, history, round_index,
+                 *rest):
+        starts.append((round_index, copy.deepcopy({
+            "weights": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(), "history": history})))
+        if stop_at == round_index:
+            raise _Interrupted
+        return train_round(model, optimizer, schedule, dataset, config, device, history,
+                           round_index, *rest)
+
+    monkeypatch.setattr(training_loop, "_train_round", recorded)
+    with pytest.raises(_Interrupted):
+        train(config)
+    assert [r for r, _ in starts] == [0, 1]
+    reached = starts[1][1]  # what the interrupted run had after its first round
+    assert reached["schedule"]["last_epoch"] == 2 and reached["optimizer"]["state"]
     saved, state, extra = load_checkpoint(tmp_path / "run" / "round0.pt")
     build_model(saved.model, pretrained=False).load_state_dict(state)  # no head weights in it
     assert saved.training["boundary_weight"] == 1.0
     assert "boundary_head" in load_checkpoint(tmp_path / "run" / "last.pt")[2]
-    assert len(train(config)) == 1  # resumed: the finished round is not trained again
+    (first,) = json.loads((tmp_path / "run" / "rounds.json").read_text())
+    assert first["steps"] == 2 and np.isfinite(first["train_loss"])
+
+    starts.clear()
+    stop_at = None
+    resumed = train(config)
+    assert [r for r, _ in starts] == [1]  # the finished round is not trained again
+    for part, value in reached.items():
+        assert _same(starts[0][1][part], value), f"{part}: not what the first run had reached"
+    assert [r.round for r in resumed] == [0, 1] and resumed[0].to_dict() == first
+    assert resumed[1].steps == 4
 
 
 def test_the_boundary_head_reads_stride_16_features():

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 FUZZ = Path(__file__).with_name("fuzz_probe.py")
 
 

@@ -139,6 +139,7 @@ def test_not_regular_files_are_named_for_what_they_are(tmp_path):
         probe(tmp_path / "absent.mp4")
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("seed", range(12))
 def test_damaged_copies_of_a_real_clip_fail_typed_or_decode(tmp_path, seed):
     clip = VIDEOS / "real_hamilton_640x360.mp4"

@@ -167,6 +167,7 @@ def test_limits_are_enforced(clip):
         probe(clip, VideoLimits(max_bytes=100))
 
 
+@pytest.mark.shared
 def test_a_copy_of_a_real_clip_decodes(tmp_path):
     if not VIDEOS.is_dir():
         pytest.skip(f"{VIDEOS} is absent: the shared clips are needed")
@@ -187,6 +188,7 @@ EXPECTED = {  # file: (width, height, seconds)
 }
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_shared_clips(name):
     if not VIDEOS.is_dir():

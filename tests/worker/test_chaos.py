@@ -9,6 +9,8 @@ import pytest
 from bench.chaos import ChaosRun, make_uploads, table
 from tests.private_servers import PrivatePostgres, PrivateRabbitMQ, ServerUnavailable
 
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
 
 @pytest.fixture()
 def servers_available():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select, text
 
 from moderation.db.models import Scan, Verdict
@@ -21,6 +22,8 @@ from tests.worker.conftest import (
     wait_for,
     wait_for_verdict,
 )
+
+pytestmark = pytest.mark.slow
 
 CLIPS = ["real_ffpp_c23_634.mp4", "real_ffpp_c23_004.mp4", "real_hamilton_640x360.mp4",
          "fake_ffpp_c23_faceswap_634_660.mp4"]

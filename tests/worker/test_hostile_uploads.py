@@ -65,6 +65,7 @@ def test_a_ffconcat_list_next_to_a_real_clip_does_not_scan_the_clip(sessions, vi
                                                               "unsupported_format")
 
 
+@pytest.mark.slow
 def test_a_file_that_arrives_late_is_retried_then_scanned(sessions, start_worker, tmp_path):
     # A worker of its own: the shared worker's log must show no retries for the other tests.
     worker = start_worker()

@@ -22,6 +22,8 @@ from tests.worker.conftest import counts, send_scan, upload, wait_for, wait_for_
 from worker.app import create_app
 from worker.local import delete_queue
 
+pytestmark = pytest.mark.slow  # each test scans real clips through a worker process
+
 CLIP = "real_ffpp_c23_634.mp4"  # 13 s, 1280x720, real: the detector allows it
 
 
