@@ -30,11 +30,13 @@ test-fast: install
 # The main job on the embedded default (SQLite in out/demo, no server), on development clips
 # never trained on: enrol a protected person (MEAD actor M030) from one of his videos, make a
 # swap of his face (taken from another of his videos) into another actor's clip with our
-# generator, and moderate the swap (review: it resembles him, too loosely for dlib's
-# descriptors to name him for certain), his own other video and a real clip (both allow). Last,
-# a person enrolled from the swap's own footage (an FF++ deepfake): a certain match, blocked.
+# generator, and moderate the swap (review naming him: it resembles him, too loosely for dlib's
+# descriptors to name him for certain), his own other video and a real clip (both allow).
+# Last, Person 519 enrolled from his own real FF++ video: that video is allowed, and the FF++
+# deepfake that puts another man's face on his head is found but never blocked in his name.
 DEMO := out/demo
 DEV_CLIPS := $(SHARED)/data/dev/real-clips
+VIDEOS := $(SHARED)/data/videos
 demo: install
 	mkdir -p $(DEMO) && rm -f $(DEMO)/demo.db
 	export MODERATION_DATABASE_URL=sqlite:///$(abspath $(DEMO))/demo.db; set -e; \
@@ -44,10 +46,10 @@ demo: install
 		$(DEV_CLIPS)/real_mead_eamm_video_happy.mp4 --out $(DEMO)/swap_of_m030.mp4 --seed 0; \
 	$(BIN)/moderation scan $(DEMO)/swap_of_m030.mp4; \
 	$(BIN)/moderation scan $(DEV_CLIPS)/real_mead_eamm_crop_M030_sad_3_001.mp4; \
-	$(BIN)/moderation scan $(SHARED)/data/videos/real_ffpp_c23_634.mp4; \
-	$(BIN)/moderation persons enroll "Person 515" \
-		$(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4; \
-	$(BIN)/moderation scan $(SHARED)/data/videos/fake_ffpp_c23_deepfakes_519_515.mp4
+	$(BIN)/moderation scan $(VIDEOS)/real_ffpp_c23_634.mp4; \
+	$(BIN)/moderation persons enroll "Person 519" $(VIDEOS)/real_ffpp_c23_519.mp4; \
+	$(BIN)/moderation scan $(VIDEOS)/real_ffpp_c23_519.mp4; \
+	$(BIN)/moderation scan $(VIDEOS)/fake_ffpp_c23_deepfakes_519_515.mp4
 	@echo "Evidence: export MODERATION_DATABASE_URL=sqlite:///$(abspath $(DEMO))/demo.db"
 	@echo "  $(BIN)/moderation reviewers add demo      # prints a token to sign in with"
 	@echo "  MODERATION_API_TOKEN=any-secret $(BIN)/moderation serve --port 8000"

@@ -72,15 +72,26 @@ def _start_worker(num_jitters: int, upsample: int) -> None:
 def describe_photo(path: Path) -> tuple[np.ndarray, bool]:
     """The descriptor of the photo's subject, and whether HOG missed it (central box used)."""
     image = read_image(path)
+    box, missed = subject_box(image)
+    return _worker["describer"].describe(image, box), missed
+
+
+def describe_photo_regions(path: Path):
+    """The whole- and inner-face descriptors of the photo's subject (``Regions`` of one)."""
+    image = read_image(path)
+    return _worker["describer"].describe_regions(image, [subject_box(image)[0]])
+
+
+def subject_box(image: np.ndarray) -> tuple[tuple[float, float, float, float], bool]:
+    """The box of the photo's subject, and whether HOG missed it (central box used)."""
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     found = _worker["detector"](gray, _worker["upsample"])
     if len(found) == 0:
-        return _worker["describer"].describe(image, CENTRAL_BOX), True
+        return CENTRAL_BOX, True
     # The subject is the centred face; a bystander may be larger.
     cx, cy = image.shape[1] / 2, image.shape[0] / 2
     rect = min(found, key=lambda r: (r.center().x - cx) ** 2 + (r.center().y - cy) ** 2)
-    box = (rect.left(), rect.top(), rect.right(), rect.bottom())
-    return _worker["describer"].describe(image, box), False
+    return (rect.left(), rect.top(), rect.right(), rect.bottom()), False
 
 
 def main() -> int:

@@ -44,7 +44,8 @@ def collect(frames: int) -> dict:
     clips = [(split, path) for split, folder in CLIP_FOLDERS.items()
              for path in sorted(folder.iterdir())
              if path.suffix == ".mp4" and (split != "videos" or path.name.startswith("real_"))]
-    rows: dict[str, list] = {"split": [], "clip": [], "person": [], "time": [], "descriptor": []}
+    rows: dict[str, list] = {"split": [], "clip": [], "person": [], "time": [], "descriptor": [],
+                             "inner": []}
     for split, path in tqdm(clips, desc="clips", unit="clip"):
         try:
             result = scanner.scan(path, count=frames, keep_crops=False)
@@ -57,7 +58,9 @@ def collect(frames: int) -> dict:
         for face in sorted(main.faces, key=lambda f: f.time):
             image = result.frames[face.frame].image
             box = scanner.detector.dlib_box(face.detection)
-            rows["descriptor"].append(scanner.describer.describe(image, box))
+            regions = scanner.describer.describe_regions(image, [box])
+            rows["descriptor"].append(regions.whole[0])
+            rows["inner"].append(regions.inner[0])
             rows["split"].append(split)
             rows["clip"].append(path.stem)
             rows["person"].append(clip_person(path.stem))
@@ -68,17 +71,19 @@ def collect(frames: int) -> dict:
 def lfw_photos(count: int, photos_each: int, seed: int) -> dict:
     """Descriptors of ``photos_each`` photos of ``count`` LFW people with that many or more."""
     sys.path.insert(0, str(REPO / "bench"))
-    from identity import _start_worker, describe_photo, people
+    from identity import _start_worker, describe_photo_regions, people
 
     rng = np.random.default_rng(seed)
     several = {name: paths for name, paths in people(LFW).items() if len(paths) >= photos_each}
     chosen = sorted(rng.choice(sorted(several), count, replace=False))
     _start_worker(0, 0)
-    rows: dict[str, list] = {"person": [], "descriptor": []}
+    rows: dict[str, list] = {"person": [], "descriptor": [], "inner": []}
     for name in tqdm(chosen, desc="LFW people", unit="person"):
         for path in several[name][:photos_each]:
+            regions = describe_photo_regions(path)
             rows["person"].append(f"lfw:{name}")
-            rows["descriptor"].append(describe_photo(path)[0])
+            rows["descriptor"].append(regions.whole[0])
+            rows["inner"].append(regions.inner[0])
     return {key: np.array(value) for key, value in rows.items()}
 
 
@@ -97,6 +102,7 @@ def load_or_collect(cache: Path, frames: int, lfw_people: int, seed: int) -> tup
 
 WINDOW = 6  # faces a track is described by (the worker describes up to this many)
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+INNER_THRESHOLDS = (0.35, 0.4, 0.42, 0.45, 0.48, 0.5)
 
 
 def windows(clips: dict, size: int = WINDOW, stride: int = WINDOW // 2) -> list[dict]:
@@ -113,23 +119,29 @@ def windows(clips: dict, size: int = WINDOW, stride: int = WINDOW // 2) -> list[
                 continue  # straddles the halves: enrolment material and probe at once
             out.append({"clip": clip, "split": str(clips["split"][chosen[0]]),
                         "person": str(clips["person"][chosen[0]]),
-                        "half": int(begin >= middle), "faces": clips["descriptor"][chosen]})
+                        "half": int(begin >= middle), "faces": clips["descriptor"][chosen],
+                        "inner": clips["inner"][chosen]})
     return out
 
 
-def build_gallery(clips: dict, photos: dict, enrolled_clip_people: list[str], total: int):
+def build_gallery(clips: dict, photos: dict, enrolled_clip_people: list[str], total: int,
+                  inner: bool = False):
     """Clip people enrolled from the first half of their clips (one descriptor a clip, as
-    ``persons enroll VIDEO`` stores), LFW people from their photos, ``total`` people in all."""
+    ``persons enroll VIDEO`` stores), LFW people from their photos, ``total`` people in all;
+    with their inner faces when ``inner``."""
     from moderation.faces.identity import Gallery, track_descriptor
 
     gallery = Gallery(threshold=0.6)
     for person in enrolled_clip_people:
         for clip in sorted(set(clips["clip"][clips["person"] == person])):
             rows = np.flatnonzero(clips["clip"] == clip)
-            gallery.add(person, track_descriptor(clips["descriptor"][rows[: len(rows) // 2]])[None])
+            rows = rows[: len(rows) // 2]
+            gallery.add(person, track_descriptor(clips["descriptor"][rows])[None],
+                        track_descriptor(clips["inner"][rows])[None] if inner else None)
     lfw_people = sorted(set(photos["person"]))[: total - len(enrolled_clip_people)]
     for person in lfw_people:
-        gallery.add(person, photos["descriptor"][photos["person"] == person])
+        rows = photos["person"] == person
+        gallery.add(person, photos["descriptor"][rows], photos["inner"][rows] if inner else None)
     return gallery
 
 
@@ -140,12 +152,21 @@ def judge(gallery, probes: list[dict], enrolled: set[str], rule) -> dict:
     from moderation.faces.identity import track_descriptor
 
     counts = {"genuine": {"right": 0, "wrong": 0, "none": 0},
-              "stranger": {"matched": 0, "none": 0}, "resembles": 0}
+              "stranger": {"matched": 0, "none": 0}, "resembles": 0, "context_disagrees": 0,
+              "stranger_blockable": 0}
     for probe in probes:
         if rule is None:
             match = gallery.match(track_descriptor(probe["faces"][:3]))
         else:
-            match = gallery.match_track(probe["faces"], rule)
+            match = gallery.match_track(probe["faces"], rule, inner=probe["inner"])
+            if match is not None and match.certain and match.context_agrees is False and (
+                    match.person_id == probe["person"]):
+                # The person's own video, which the policy would block if the detector fired.
+                counts["context_disagrees"] += 1
+            if (match is not None and match.certain and match.context_agrees is not True
+                    and probe["person"] not in enrolled):
+                # A stranger the policy would block naming someone if the detector fired.
+                counts["stranger_blockable"] += 1
             if match is not None and not match.certain:
                 counts["resembles"] += 1
                 match = None
@@ -185,6 +206,24 @@ def calibrate(clips: dict, photos: dict, tracks: list[dict], total: int):
                        -counts["genuine"]["right"], -threshold, -runner_up, -agreement)
                 if best is None or key < best[0]:
                     best = (key, rule, counts)
+    return best[1], best[2]
+
+
+def calibrate_inner(clips: dict, photos: dict, tracks: list[dict], total: int, base):
+    """The same choice for the inner-face rule (``base`` with its inner fields varied)."""
+    people = sorted({t["person"] for t in tracks if t["split"] == "train"})
+    enrolled = people[::2]
+    gallery = build_gallery(clips, photos, enrolled, total, inner=True)
+    probes = probes_of(tracks, set(enrolled), {"train"})
+    best = None
+    for threshold in INNER_THRESHOLDS:
+        for runner_up in (0.0, 0.03, 0.05, 0.1):
+            rule = replace(base, inner_threshold=threshold, inner_runner_up_margin=runner_up)
+            counts = judge(gallery, probes, set(enrolled), rule)
+            key = (counts["stranger"]["matched"], counts["genuine"]["wrong"],
+                   -counts["genuine"]["right"], -threshold, -runner_up)
+            if best is None or key < best[0]:
+                best = (key, rule, counts)
     return best[1], best[2]
 
 
@@ -251,28 +290,42 @@ def main() -> int:
                           f"{np.linalg.norm(first - second):.3f} apart")
     rule, chosen_on = calibrate(clips, photos, tracks, args.gallery)
     console.print(f"rule chosen on train/real-clips alone: {rule} -> {chosen_on}")
+    from moderation.config import Settings
+    from moderation.faces.identity import TrackRule
+
+    shipped = TrackRule.from_settings(Settings())
+    inner_rule, inner_chosen_on = calibrate_inner(clips, photos, tracks, args.gallery, shipped)
+    console.print(f"inner-face rule chosen on train/real-clips alone: {inner_rule} -> "
+                  f"{inner_chosen_on}")
     enrolled = sorted({t["person"] for t in tracks if t["split"] == "train"})
-    gallery = build_gallery(clips, photos, enrolled, args.gallery)
+    galleries = {False: build_gallery(clips, photos, enrolled, args.gallery),
+                 True: build_gallery(clips, photos, enrolled, args.gallery, inner=True)}
+    gallery = galleries[False]
     probes = probes_of(tracks, set(enrolled), {"train", "dev", "videos"})
     table = Table(title=f"Gallery of {len(gallery)} people ({len(enrolled)} from train clips, "
                         f"the rest LFW); probes: enrolled people's unseen halves and other clips, "
                         "strangers from dev/real-clips and videos/real_*")
     for column in ("rule", "genuine tracks", "named right", "named wrong", "not named",
-                   "stranger tracks", "strangers named", "resemblances (review)"):
+                   "own tracks whose context disagrees", "stranger tracks", "strangers named",
+                   "of them blockable", "resemblances (review)"):
         table.add_column(column, justify="right")
-    from moderation.config import Settings
-    from moderation.faces.identity import TrackRule
-
-    shipped = TrackRule.from_settings(Settings())
-    rows = [("nearest < 0.6, 3 faces (old)", None), ("shipped defaults", shipped)]
-    rows += [(f"track rule at {t}", replace(rule, threshold=t)) for t in (0.3, 0.4, 0.45)]
-    for name, chosen in rows:
-        counts = judge(gallery, probes, set(enrolled), chosen)
+    rows = [("nearest < 0.6, 3 faces (old)", None, False),
+            ("whole faces, shipped whole-face rule", shipped, False),
+            ("inner faces, shipped defaults", shipped, True)]
+    rows += [(f"whole-face rule at {t}", replace(rule, threshold=t), False)
+             for t in (0.3, 0.4, 0.45)]
+    rows += [(f"inner-face rule at {t}", replace(inner_rule, inner_threshold=t), True)
+             for t in (0.4, 0.45, 0.5)]
+    for name, chosen, inner in rows:
+        counts = judge(galleries[inner], probes, set(enrolled), chosen)
         genuine, stranger = counts["genuine"], counts["stranger"]
         g_total, s_total = sum(genuine.values()), sum(stranger.values())
         table.add_row(name, str(g_total), f"{genuine['right'] / g_total:.1%}",
                       f"{genuine['wrong'] / g_total:.1%}", f"{genuine['none'] / g_total:.1%}",
-                      str(s_total), f"{stranger['matched']} ({stranger['matched'] / s_total:.2%})",
+                      str(counts["context_disagrees"]) if inner else "-", str(s_total),
+                      f"{stranger['matched']} ({stranger['matched'] / s_total:.2%})",
+                      "-" if chosen is None else f"{counts['stranger_blockable']} "
+                                                 f"({counts['stranger_blockable'] / s_total:.2%})",
                       "-" if chosen is None else str(counts["resembles"]))
     console.print(table)
     return 0

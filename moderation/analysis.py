@@ -88,7 +88,9 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
     described = result.face_descriptors
     tracks = []
     for track in scored.tracks:
-        match = gallery.match_track(described[track.track]) if track.track in described else None
+        match = (gallery.match_track(described[track.track],
+                                     inner=result.inner_descriptors.get(track.track))
+                 if track.track in described else None)
         analysis = TrackAnalysis(track.track, min(track.times), max(track.times), track.score,
                                  track.median_side, track.times, track.scores,
                                  track.track in decisive, match, swap_span=spans[track.track])

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     identity_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
     # A match under this but not under the threshold is a resemblance: review, not block.
     identity_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+    # The same for inner faces (the part a swap carries), and how much farther the whole face
+    # may lie from the person than the inner face for it to be their own face and head
+    # (bench/identity_consistency.py).
+    identity_inner_threshold: float = Field(default=0.40, gt=0.0, le=2.0)
+    identity_inner_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+    identity_inner_runner_up_margin: float = Field(default=0.05, ge=0.0, le=2.0)
+    identity_context_margin: float = Field(default=0.08, ge=0.0, le=2.0)
 
     @field_validator("source_roots", mode="before")
     @classmethod

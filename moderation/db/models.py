@@ -123,6 +123,8 @@ class PersonDescriptor(Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("protected_persons.id", ondelete="CASCADE"),
                                            index=True)
     vector: Mapped[list] = mapped_column(JSON)  # 128 floats (dlib)
+    # The inner face's 128 floats (``identity.Regions``); NULL for rows enrolled before 0005.
+    inner_vector: Mapped[list | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(100))
     digest: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the source file

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from moderation.db.models import Consent, Enrolment, PersonDescriptor, ProtectedPerson, now
 from moderation.db.uploads import audit
 from moderation.errors import InputError, ModerationError, NoFaceFound
-from moderation.faces.identity import Gallery, TrackRule
+from moderation.faces.identity import Gallery, TrackRule, track_descriptor
 from moderation.faces.scan import FaceScanner
 from moderation.images import IMAGE_SUFFIXES, read_image
 
@@ -40,6 +40,7 @@ class Described(NamedTuple):
     vector: Sequence[float]
     digest: str | None = None  # SHA-256 of the source file
     thumbnail: bytes | None = None  # the face, as a small JPEG
+    inner: Sequence[float] | None = None  # the inner face's descriptor (identity.Regions)
 
 
 Describe = Callable[[list[Path]], list[Described]]
@@ -54,8 +55,8 @@ def file_digest(path: Path) -> str:
 
 
 def describe_sources(scanner: FaceScanner, sources: list[Path]) -> list[Described]:
-    """One descriptor per photo (its largest face) or per video (its longest track), with the
-    file's digest and a thumbnail of the face."""
+    """One descriptor per photo (its largest face) or per video (its longest track), whole
+    and inner face, with the file's digest and a thumbnail of the face."""
     described = []
     for source in sources:
         if Path(source).suffix.lower() in IMAGE_SUFFIXES:
@@ -64,7 +65,8 @@ def describe_sources(scanner: FaceScanner, sources: list[Path]) -> list[Describe
             if not found:
                 raise NoFaceFound(str(source), "no face to enrol")
             face = max(found, key=lambda d: d.side)
-            vector = scanner.describer.describe(image, scanner.detector.dlib_box(face))
+            regions = scanner.describer.describe_regions(image, [scanner.detector.dlib_box(face)])
+            vector, inner = regions.whole[0], regions.inner[0]
             thumbnail = reference_thumbnail(image, face.box)
         else:
             result = scanner.scan(source, keep_crops=False)
@@ -72,10 +74,12 @@ def describe_sources(scanner: FaceScanner, sources: list[Path]) -> list[Describe
                 raise NoFaceFound(str(source), "no face to enrol")
             longest = max(result.tracks, key=lambda t: (len(t.faces), t.median_side))
             vector = scanner.describe_tracks(result)[longest.id]
+            inner = track_descriptor(result.inner_descriptors[longest.id])
             faces = result.track_faces(longest.id)
             face = max(faces, key=lambda f: f.detection.side)
             thumbnail = reference_thumbnail(result.frames[face.frame].image, face.detection.box)
-        described.append(Described(str(source), vector, file_digest(Path(source)), thumbnail))
+        described.append(Described(str(source), vector, file_digest(Path(source)), thumbnail,
+                                   inner))
     return described
 
 
@@ -118,22 +122,29 @@ def person_named(session: Session, name: str) -> ProtectedPerson:
 def add_descriptors(session: Session, person: ProtectedPerson, described: list,
                     model: str) -> tuple[int, int]:
     """Add what is new; (added, skipped): a source whose file digest or whose descriptor the
-    person already has is skipped."""
-    held = session.execute(select(PersonDescriptor.digest, PersonDescriptor.vector)
-                           .where(PersonDescriptor.person_id == person.id)).all()
-    digests = {row.digest for row in held if row.digest}
-    vectors = {tuple(row.vector) for row in held}
+    person already has is skipped, except that a held descriptor without its inner face gets
+    it (enrolling the same files again upgrades people enrolled before inner faces)."""
+    held = list(session.scalars(select(PersonDescriptor)
+                                .where(PersonDescriptor.person_id == person.id)))
+    by_digest = {row.digest: row for row in held if row.digest}
+    by_vector = {tuple(row.vector): row for row in held}
     added = skipped = 0
     for item in described:
         item = Described(*item)
         vector = [float(v) for v in item.vector]
-        if (item.digest and item.digest in digests) or tuple(vector) in vectors:
+        inner = None if item.inner is None else [float(v) for v in item.inner]
+        known = (item.digest and by_digest.get(item.digest)) or by_vector.get(tuple(vector))
+        if known:
+            if known.inner_vector is None and inner is not None:
+                known.inner_vector = inner
             skipped += 1
             continue
-        session.add(PersonDescriptor(person_id=person.id, vector=vector, source=item.source,
-                                     model=model, digest=item.digest))
-        digests.add(item.digest)
-        vectors.add(tuple(vector))
+        row = PersonDescriptor(person_id=person.id, vector=vector, inner_vector=inner,
+                               source=item.source, model=model, digest=item.digest)
+        session.add(row)
+        if item.digest:
+            by_digest[item.digest] = row
+        by_vector[tuple(vector)] = row
         added += 1
         if item.thumbnail and person.reference_image is None:
             person.reference_image = item.thumbnail
@@ -288,5 +299,7 @@ def load_gallery(session: Session, rule: TrackRule) -> tuple[Gallery, dict[str, 
     for person in session.scalars(select(ProtectedPerson)):
         names[person.id] = person.name
         if person.descriptors:
-            gallery.add(person.id, np.array([d.vector for d in person.descriptors], np.float32))
+            gallery.add(person.id, np.array([d.vector for d in person.descriptors], np.float32),
+                        np.array([d.inner_vector or [np.nan] * len(d.vector)
+                                  for d in person.descriptors], np.float32))
     return gallery, names

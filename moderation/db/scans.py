@@ -86,7 +86,9 @@ def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str
                              bool(t.match and t.match.certain
                                   and t.match.person_id in consented), t.decisive,
                              t.match.distance if t.match else None,
-                             t.match.certain if t.match else True)
+                             t.match.certain if t.match else True,
+                             t.match.context_agrees if t.match else None,
+                             t.match.whole_distance if t.match else None)
                 for t in analysis.tracks]
     decision = decide(findings, analysis.threshold, detector_version, no_match_action)
     return _record(sessions, upload_id, scan_id, analysis, names, detector_version, decision,

@@ -47,6 +47,7 @@ class VideoFaces:
     timings: dict[str, float] = field(default_factory=dict)
     descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # track id -> 128-d
     face_descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # id -> (n, 128)
+    inner_descriptors: dict[int, np.ndarray] = field(default_factory=dict)  # the inner faces
     streams: tuple[VideoInfo, ...] = ()
 
     def frame_lines(self) -> list[dict]:
@@ -118,7 +119,9 @@ class FaceScanner:
                         within: dict[int, tuple[float, float]] | None = None
                         ) -> dict[int, np.ndarray]:
         """A 128-d identity descriptor per track, from its ``faces_per_track`` largest, surest
-        faces (dlib's descriptor costs about 90 ms a face here, so not from every face); for a
+        faces (dlib's descriptor costs about 90 ms a face here, so not from every face), and
+        the faces' whole and inner-face descriptors (``face_descriptors``,
+        ``inner_descriptors``); for a
         track in ``within``, only from its faces in that time span (the swapped stretch)."""
         for track in result.tracks:
             faces = track.faces
@@ -126,12 +129,13 @@ class FaceScanner:
                 start, end = within[track.id]
                 faces = [f for f in faces if start - 1e-6 <= f.time <= end + 1e-6] or faces
             best = sorted(faces, key=lambda f: -f.detection.score * f.detection.side)
-            descriptors = [
-                self.describer.describe(result.frames[face.frame].image,
-                                        self.detector.dlib_box(face.detection))
+            regions = [
+                self.describer.describe_regions(result.frames[face.frame].image,
+                                                [self.detector.dlib_box(face.detection)])
                 for face in best[:faces_per_track]
             ]
-            result.face_descriptors[track.id] = np.stack(descriptors)
+            result.face_descriptors[track.id] = np.concatenate([r.whole for r in regions])
+            result.inner_descriptors[track.id] = np.concatenate([r.inner for r in regions])
             result.descriptors[track.id] = track_descriptor(result.face_descriptors[track.id])
         return result.descriptors
 
@@ -139,5 +143,5 @@ class FaceScanner:
         """The enrolled person each track matches (``Gallery.match_track``), or None."""
         if not result.face_descriptors:
             self.describe_tracks(result)
-        return {track_id: gallery.match_track(faces)
+        return {track_id: gallery.match_track(faces, inner=result.inner_descriptors.get(track_id))
                 for track_id, faces in result.face_descriptors.items()}

@@ -6,6 +6,10 @@
   candidate threshold, not under the naming one): **review** (block when swaps of nobody
   protected block), `possible_portrait_rights_swap`, naming the person and the distance for
   the reviewer. A block names someone; it needs a certain match. Consent needs one too.
+- A certain match whose whole face (head, hair, jaw) agrees with the person as well as the
+  inner face does (``Match.context_agrees``): their own face, on which the detector fired, not
+  their inner face on someone else's head: **review**, never block,
+  `protected_person_own_appearance`.
 - A swap without such a match: the configured action (review by default), `swap_detected`.
 - A swap of a protected person who consented to this uploader: **allow**, `consented_swap`
   (with `only_consented_swaps` when nothing else is swapped).
@@ -33,6 +37,11 @@ class TrackFinding:
     decisive: bool = True
     distance: float | None = None
     certain: bool = True  # False: the face only resembles the person (``Match.certain``)
+    # True: the whole face agrees with the person as well as the inner face does
+    # (``Match.context_agrees``): their own face and head. None: not judged (enrolled without
+    # inner faces).
+    context_agrees: bool | None = None
+    whole_distance: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,15 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
                                    f" it resembles {finding.person_name}, who is protected "
                                    f"(distance {finding.distance:.3f}), too loosely to name "
                                    "them: a reviewer decides."))
+        elif finding.person_id is not None and finding.context_agrees and not finding.consented:
+            reasons.append(_reason("protected_person_own_appearance", finding, detector_version,
+                                   f"A face scored as swapped from {finding.start:.1f} s to "
+                                   f"{finding.end:.1f} s (score {_probability(finding.score)}) "
+                                   f"is {finding.person_name}, who is protected, and the face "
+                                   f"around it is theirs too (inner face "
+                                   f"{finding.distance:.3f}, whole face "
+                                   f"{finding.whole_distance:.3f}): this looks like their own "
+                                   "video, which is not blocked; a reviewer decides."))
         elif finding.person_id is not None and not finding.consented:
             reasons.append(_reason("portrait_rights_swap", finding, detector_version,
                                    f"The face of {finding.person_name}, who is protected and has "
@@ -78,6 +96,9 @@ def decide(findings: list[TrackFinding], threshold: float, detector_version: str
         return Decision("block" if no_match_action == "block" else "review", reasons)
     if "swap_detected" in codes:
         return Decision(no_match_action, reasons)
+    if "protected_person_own_appearance" in codes:
+        # Never blocked, whatever swaps of nobody get: a protected person's own video.
+        return Decision("review", reasons)
     if not findings:
         return Decision("allow", [{"code": "no_face", "detector_version": detector_version,
                                    "message": "No face was found in the sampled frames."}])
@@ -113,4 +134,6 @@ def _reason(code: str, finding: TrackFinding, detector_version: str, message: st
               "detector_version": detector_version, "message": message}
     if finding.distance is not None:
         reason["distance"] = round(finding.distance, 4)
+    if finding.whole_distance is not None:
+        reason["whole_distance"] = round(finding.whole_distance, 4)
     return reason

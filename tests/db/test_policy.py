@@ -61,3 +61,33 @@ def test_messages_keep_a_threshold_near_one_readable():
     assert decision.decision == "allow"
     # at two decimals both would read "1.00", and the score would seem to reach the threshold
     assert "highest score 0.9951, threshold 0.9966" in decision.reasons[-1]["message"]
+
+
+def test_a_protected_persons_own_face_and_head_go_to_review_never_block():
+    own = TrackFinding(0, 0.0, 9.0, 0.999, "p1", "Ann Example", distance=0.31,
+                       context_agrees=True, whole_distance=0.33)
+    for action in ("review", "block"):
+        decision = decide([own], 0.99, VERSION, no_match_action=action)
+        assert decision.decision == "review"
+        reason = decision.reasons[0]
+        assert reason["code"] == "protected_person_own_appearance"
+        assert (reason["person"], reason["distance"], reason["whole_distance"]) == (
+            "Ann Example", 0.31, 0.33)
+        assert "own video" in reason["message"]
+
+
+def test_an_inner_face_on_another_head_is_blocked_and_consent_still_allows():
+    swapped = TrackFinding(0, 0.0, 9.0, 0.999, "p1", "Ann Example", distance=0.40,
+                           context_agrees=False, whole_distance=0.52)
+    decision = decide([swapped], 0.99, VERSION)
+    assert decision.decision == "block"
+    assert decision.reasons[0]["code"] == "portrait_rights_swap"
+    assert decision.reasons[0]["whole_distance"] == 0.52
+    consented = TrackFinding(0, 0.0, 9.0, 0.999, "p1", "Ann Example", consented=True,
+                             distance=0.31, context_agrees=True, whole_distance=0.33)
+    assert decide([consented], 0.99, VERSION).decision == "allow"
+    # A swap of someone else beside an own appearance still takes the configured action.
+    other = TrackFinding(1, 0.0, 9.0, 0.999)
+    own = TrackFinding(0, 0.0, 9.0, 0.999, "p1", "Ann Example", distance=0.31,
+                       context_agrees=True, whole_distance=0.33)
+    assert decide([own, other], 0.99, VERSION, no_match_action="block").decision == "block"

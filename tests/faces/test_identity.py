@@ -136,3 +136,67 @@ def test_a_track_matches_only_with_agreement_and_a_margin():
     between = near((p + q) / 2 + p * 0.01, 0.02)  # as near to both: no runner-up margin
     assert gallery.match_track(between, TrackRule(threshold=2.0)) is None
     assert gallery.match_track(between, TrackRule(threshold=2.0, runner_up_margin=0.0))
+
+
+def test_inner_faces_differ_from_whole_faces_only_by_the_surroundings(describer, lfw_subset):
+    image = read_image(lfw_subset / "Al_Gore" / "Al_Gore_0001.jpg")
+    regions = describer.describe_regions(image, [CENTRAL_BOX])
+    assert regions.whole.shape == regions.inner.shape == (1, 128)
+    np.testing.assert_allclose(regions.whole[0], describer.describe(image, CENTRAL_BOX),
+                               atol=1e-6)
+    # Greying everything around the landmark hull changes the descriptor, but it still names
+    # the person: another photo's inner face is nearer than another person's.
+    assert distance(regions.whole[0], regions.inner[0]) > 0.01
+    other = describer.describe_regions(read_image(lfw_subset / "Al_Gore" / "Al_Gore_0002.jpg"),
+                                       [CENTRAL_BOX])
+    stranger = describer.describe_regions(
+        read_image(lfw_subset / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"), [CENTRAL_BOX])
+    assert distance(regions.inner[0], other.inner[0]) < distance(regions.inner[0],
+                                                                 stranger.inner[0])
+    # A changed forehead and hair (what a swap leaves of the other head) leave the inner face
+    # nearly alone and move the whole face more.
+    framed = image.copy()
+    framed[:85] = (40, 160, 220)
+    moved = describer.describe_regions(framed, [CENTRAL_BOX])
+    assert distance(moved.inner[0], regions.inner[0]) < distance(moved.whole[0],
+                                                                 regions.whole[0])
+    empty = describer.describe_regions(image, [])
+    assert empty.whole.shape == empty.inner.shape == (0, 128)
+
+
+def test_inner_faces_name_the_person_and_whole_faces_judge_the_context():
+    """Synthetic descriptors: a person enrolled with inner faces is named by the track's inner
+    faces; the whole faces agree (their own face and head) or lie farther (another head)."""
+    from moderation.faces.identity import TrackRule
+
+    rng = np.random.default_rng(1)
+    axes = np.eye(128, dtype=np.float32)
+    p_whole, p_inner, q_whole, q_inner = axes[0], axes[1], axes[2], axes[3]
+
+    def near(centre, spread=0.02, count=6):
+        return (centre + rng.normal(0, spread / np.sqrt(128), (count, 128))).astype(np.float32)
+
+    rule = TrackRule(inner_threshold=0.45, context_margin=0.06)
+    gallery = Gallery(rule=rule)
+    gallery.add("p", p_whole[None], p_inner[None])
+    gallery.add("q", q_whole[None], q_inner[None])
+    # Own video: inner and whole faces both near p's.
+    own = gallery.match_track(near(p_whole + 0.2 * axes[9]), inner=near(p_inner + 0.2 * axes[8]))
+    assert own.person_id == "p" and own.region == "inner" and own.certain
+    assert own.context_agrees and own.whole_distance == pytest.approx(0.2, abs=0.03)
+    # A swap: p's inner face, the whole face pulled toward another head.
+    swap = gallery.match_track(near(p_whole + 0.45 * axes[9]),
+                               inner=near(p_inner + 0.3 * axes[8]))
+    assert swap.person_id == "p" and swap.certain and swap.context_agrees is False
+    assert swap.whole_distance - swap.distance > 0.06
+    # Without inner faces the whole faces decide, with the whole-face rule.
+    whole_only = gallery.match_track(near(p_whole + 0.2 * axes[9]))
+    assert whole_only.region == "whole" and whole_only.context_agrees is None
+    # A person enrolled before inner faces were described is still matched by whole faces.
+    legacy = Gallery(rule=rule)
+    legacy.add("p", p_whole[None], p_inner[None])
+    legacy.add("old", q_whole[None])
+    old = legacy.match_track(near(q_whole + 0.2 * axes[9]), inner=near(q_inner))
+    assert old.person_id == "old" and old.region == "whole"
+    with pytest.raises(ValueError, match="do not pair"):
+        gallery.add("r", p_whole[None], np.zeros((2, 128), np.float32))

@@ -155,3 +155,33 @@ def test_the_person_commands(cli_env, capsys, sessions):
     assert [a for _, a in actions] == ["consent_granted", "consent_granted", "consent_revoked",
                                        "person_removed"]
     assert all(actor.startswith("cli") for actor, _ in actions)
+
+
+def test_enrolling_the_same_files_again_adds_their_inner_faces(sessions):
+    """People enrolled before inner faces were described (migration 0005) are upgraded by
+    enrolling the same files again: no new rows, the inner faces filled in, and the gallery
+    then matches them by inner faces."""
+    import numpy as np
+
+    from moderation.db.persons import enroll, load_gallery
+    from moderation.faces.identity import TrackRule
+
+    whole = [0.1] * 128
+    with sessions() as session, session.begin():
+        enroll(session, "Ann Old", [Described("/videos/ann.jpg", whole, "digest-ann")], "test")
+    with sessions() as session:
+        gallery, _ = load_gallery(session, TrackRule())
+        assert np.isnan(gallery.inner).all()
+    inner = [0.2] * 128
+    with sessions() as session, session.begin():
+        person = enroll(session, "Ann Old",
+                        [Described("/videos/ann.jpg", whole, "digest-ann", JPEG, inner)], "test")
+        person_id = person.id
+    with sessions() as session:
+        rows = session.scalars(select(PersonDescriptor)
+                               .where(PersonDescriptor.person_id == person_id)).all()
+        assert len(rows) == 1 and rows[0].inner_vector == inner
+        gallery, _ = load_gallery(session, TrackRule())
+    faces = np.full((3, 128), 0.1, np.float32)
+    match = gallery.match_track(faces, inner=np.full((3, 128), 0.2, np.float32))
+    assert match.person_id == person_id and match.region == "inner" and match.context_agrees
