@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     identity_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
     # The same for inner faces (the part a swap carries), and how much farther the whole face
     # may lie from the person than the inner face for it to be their own face and head
-    # (bench/identity_consistency.py).
+    # (bench/identity_swaps.py).
     identity_inner_threshold: float = Field(default=0.40, gt=0.0, le=2.0)
     identity_inner_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
     identity_inner_runner_up_margin: float = Field(default=0.05, ge=0.0, le=2.0)
