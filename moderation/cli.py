@@ -23,6 +23,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = unreachable_service(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def unreachable_service(exc: Exception) -> str | None:
+    """One line for a database or broker that cannot be reached, naming its URL without the
+    password; None for any other error. Looks only at libraries already imported: an error
+    cannot come from one that was not."""
+    from moderation.config import get_settings
+
+    database = sys.modules.get("sqlalchemy.exc")
+    if database and isinstance(exc, (database.OperationalError, database.InterfaceError)):
+        from sqlalchemy.engine import make_url
+
+        url = make_url(get_settings().resolved_database_url).render_as_string(hide_password=True)
+        cause = str(exc.orig or exc).strip().splitlines()
+        return f"the database {url} cannot be reached: {cause[0] if cause else type(exc)}"
+    broker = sys.modules.get("kombu.exceptions")
+    if broker and isinstance(exc, broker.OperationalError):
+        from kombu.utils.url import maybe_sanitize_url
+
+        url = maybe_sanitize_url(get_settings().broker_url)
+        return f"the broker {url} cannot be reached: {str(exc).strip() or type(exc).__name__}"
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

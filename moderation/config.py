@@ -14,9 +14,11 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+ENV_PREFIX = "MODERATION_"
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODERATION_", env_file=None)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None)
 
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "moderation",
@@ -34,17 +36,21 @@ class Settings(BaseSettings):
     )
 
     # Video decoding limits: a video beyond them is refused with a typed error.
-    max_video_seconds: float = Field(default=900.0, gt=0)
-    max_video_pixels: int = Field(default=3840 * 2160, gt=0, description="width x height")
-    max_video_bytes: int = Field(default=4 * 1024**3, gt=0)
+    max_video_seconds: float = Field(default=900.0, gt=0, description="Longest video, in seconds "
+                                     "(measured, not declared).")
+    max_video_pixels: int = Field(default=3840 * 2160, gt=0,
+                                  description="Largest frame, width x height.")
+    max_video_bytes: int = Field(default=4 * 1024**3, gt=0, description="Largest video file.")
     min_video_side: int = Field(
         default=32, ge=1, description="Frames whose shorter side is smaller hold no face the "
         "detector can judge: such a video is unprocessable (too_small).")
-    decode_timeout_seconds: float = Field(default=120.0, gt=0)
+    decode_timeout_seconds: float = Field(default=120.0, gt=0,
+                                          description="Bound on decoding one video's samples.")
     probe_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Bound on the probe's pass over the packets, which "
         "measures the real duration instead of trusting the declared one.")
-    frames_per_video: int = Field(default=32, ge=1, le=10_000)
+    frames_per_video: int = Field(default=32, ge=1, le=10_000,
+                                  description="Frames sampled evenly from a video.")
 
     # Face detection.
     face_detector: str = Field(default="mtcnn", description="mtcnn or retinaface")
@@ -60,7 +66,8 @@ class Settings(BaseSettings):
         "of the two minimums applies): 86 px in 1080p. Smaller faces are too small to judge, "
         "and looking for them is what makes detection slow.",
     )
-    face_score_threshold: float = Field(default=0.9, ge=0.0, le=1.0)
+    face_score_threshold: float = Field(default=0.9, ge=0.0, le=1.0,
+                                        description="Face detector confidence to report a face.")
     face_recall_fallback: bool = Field(
         default=True, description="Search frames without a face again, larger and with looser "
         "thresholds (MTCNN)."
@@ -70,7 +77,7 @@ class Settings(BaseSettings):
         description="RetinaFace ResNet-50 weights (retinaface-pytorch's release file); when unset "
         "the torch hub cache is searched.",
     )
-    torch_threads: int = Field(default=2, ge=1)
+    torch_threads: int = Field(default=2, ge=1, description="CPU threads torch uses per process.")
 
     # The swap detector.
     detector_checkpoint: Path | None = Field(
@@ -96,33 +103,44 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, description="Largest HTTP request body; larger ones are "
         "refused with 413 before they are read or parsed")
     webhook_url: str = Field(default="", description="Where block alerts are POSTed")
-    webhook_attempts: int = Field(default=5, ge=1)
+    webhook_attempts: int = Field(default=5, ge=1, description="Deliveries tried per alert.")
     no_match_action: str = Field(
         default="review", pattern="^(review|block|allow)$",
         description="The gate's answer for a swap of someone not protected")
     pending_allows: bool = Field(
         default=False, description="Whether the gate lets a video out while its scan is "
         "pending; it fails closed by default")
-    task_time_limit_s: int = Field(default=600, ge=10)
-    evidence_per_track: int = Field(default=3, ge=0, le=20)
+    task_time_limit_s: int = Field(default=600, ge=10, description="A scan task's hard time "
+                                   "limit; past it the upload is unprocessable.")
+    evidence_per_track: int = Field(default=3, ge=0, le=20, description="Best-scored evidence "
+                                    "frames kept per track (a strip of the flagged range besides).")
 
     # Identity: dlib's 128-d descriptors. A video track is an enrolled person when its
     # descriptor lies under the threshold, the next person is the margin farther, and that
     # share of its faces agree (``faces.identity.TrackRule``; calibrated on video faces by
     # bench/identity_video.py: 0.6, right for photo pairs, matched 65% of stranger tracks to
     # someone in a gallery of 100).
-    identity_threshold: float = Field(default=0.35, gt=0.0, le=2.0)
-    identity_runner_up_margin: float = Field(default=0.1, ge=0.0, le=2.0)
-    identity_agreement: float = Field(default=0.5, ge=0.0, le=1.0)
+    identity_threshold: float = Field(default=0.35, gt=0.0, le=2.0, description="Whole-face "
+                                      "distance that names a person enrolled without inner faces.")
+    identity_runner_up_margin: float = Field(default=0.1, ge=0.0, le=2.0, description=(
+        "How much farther the second-nearest person must be (whole faces)."))
+    identity_agreement: float = Field(default=0.5, ge=0.0, le=1.0, description=(
+        "Share of a track's described faces that must have the person nearest."))
     # A match under this but not under the threshold is a resemblance: review, not block.
-    identity_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
+    identity_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0, description="Under "
+                                                "it only: a resemblance (review, never block).")
     # The same for inner faces (the part a swap carries), and how much farther the whole face
     # may lie from the person than the inner face for it to be their own face and head
     # (bench/identity_swaps.py).
-    identity_inner_threshold: float = Field(default=0.40, gt=0.0, le=2.0)
-    identity_inner_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0)
-    identity_inner_runner_up_margin: float = Field(default=0.05, ge=0.0, le=2.0)
-    identity_context_margin: float = Field(default=0.08, ge=0.0, le=2.0)
+    identity_inner_threshold: float = Field(default=0.40, gt=0.0, le=2.0, description="Inner-"
+                                            "face distance that names a person.")
+    identity_inner_candidate_threshold: float = Field(default=0.6, gt=0.0, le=2.0, description=(
+        "Inner-face distance under which a face resembles a person."))
+    identity_inner_runner_up_margin: float = Field(default=0.05, ge=0.0, le=2.0, description=(
+        "How much farther the second-nearest person must be (inner faces)."))
+    identity_context_margin: float = Field(default=0.08, ge=0.0, le=2.0, description=(
+        "How much farther the whole face may lie than the inner face for the head to be the "
+        "person's own (their own video, not a block)."))
 
     @field_validator("source_roots", mode="before")
     @classmethod
@@ -152,6 +170,45 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.cache_dir / 'moderation.db'}"
 
 
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value is a ``ConfigError`` naming the variable
+    and its value on one line each, not pydantic's traceback."""
+    from pydantic import ValidationError
+
+    from moderation.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ENV_PREFIX + str(error["loc"][0]).upper() if error["loc"] else "settings"
+            shown = os.environ.get(name)
+            value = f"={shown!r}" if shown is not None else ""
+            problems.append(f"{name}{value}: {error['msg']}")
+        raise ConfigError("bad setting: " + "; ".join(problems)) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table (variable, default, meaning): the README's copy is
+    kept equal to it by a test; ``python -m moderation.config`` prints it."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if name == "cache_dir":
+            default = "~/.cache/moderation"
+        elif isinstance(default, list):
+            default = ":".join(str(item) for item in default)
+        shown = f"`{default}`" if default not in ("", None) else "(empty)"
+        meaning = " ".join((field.description or "").split()).replace("|", "\\|")
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_table(), end="")
