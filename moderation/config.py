@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     broker_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672//",
                             description="Celery broker: RabbitMQ (amqp://) or Redis (redis://)")
     queue: str = Field(default="moderation", description="The Celery queue of scan tasks")
+    # The API's /readyz: how long it waits for each of its checks (the database, the broker)
+    # before it reports the check as failing; a check still running is not started again.
+    readiness_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0)
     api_token: str = Field(default="", description="Bearer token of the HTTP API; required "
                            "by `moderation serve`")
     max_request_bytes: int = Field(

@@ -3,7 +3,8 @@
 - ``/v1/...``: the JSON API (bearer token: the service's or a reviewer's): uploads, the
   publish gate, reviews, persons, the audit log.
 - ``/review``: the reviewers' pages (a session cookie, started by POSTing a token).
-- ``/docs``, ``/openapi.json``: FastAPI's defaults; ``/healthz``: liveness and the database.
+- ``/docs``, ``/openapi.json``: FastAPI's defaults.
+- ``/healthz``: the process answers; ``/readyz``: it can serve (``gate.health``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from moderation.config import Settings
 from moderation.db.persons import UnknownPerson
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ModerationError
-from moderation.gate import api, review
+from moderation.gate import api, health, review
 from moderation.gate.auth import ReviewSessions, Tokens
 from moderation.gate.context import Gate
 from moderation.gate.limits import BodyLimit
@@ -49,16 +49,11 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None,
                           thresholds=DetectorThresholds(settings),
                           templates=review.make_templates())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.state.readiness = health.Readiness.from_settings(settings, service.sessions)
     app.include_router(api.router)
     app.include_router(review.router)
+    app.include_router(health.router)
     _error_handlers(app)
-
-    @app.get("/healthz", tags=["service"])
-    def health() -> dict:
-        with app.state.gate.sessions() as session:
-            session.execute(text("SELECT 1"))
-        return {"ok": True}
-
     return app
 
 

@@ -105,7 +105,9 @@ def test_compose_starts_things_in_order_and_checks_their_health(compose):
         assert services[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"},
             "rabbitmq": {"condition": "service_healthy"}}
-    assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    # The API is healthy when it is ready (schema, broker, detector), not merely alive.
+    api_check = " ".join(services["api"]["healthcheck"]["test"])
+    assert "/readyz" in api_check and "/healthz" not in api_check
     # The API registers uploads by path; the workers must see the same files.
     assert "uploads:/data/uploads" in services["worker"]["volumes"]
     assert "uploads:/data/uploads" in services["api"]["volumes"]
