@@ -11,6 +11,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from moderation.config import Settings
 from moderation.gate.app import create_app
@@ -36,11 +37,12 @@ def empty_database():
     admin = create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    base = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgres@", f"postgres:{SECRET}@")
-    yield f"{base}/{name}"
+    url = make_url(POSTGRES_ADMIN).set(database=name, password=SECRET)
+    url = url.render_as_string(hide_password=False)
+    yield url
     from moderation.db.session import engine_for
 
-    engine_for(f"{base}/{name}").dispose()
+    engine_for(url).dispose()
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
