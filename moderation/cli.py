@@ -288,7 +288,8 @@ def run_scan(args: argparse.Namespace) -> int:
     outcome = service.scan(upload_id, roots)
     if outcome.alert_id is not None and service.settings.webhook_url:
         deliver_with_retries(service.sessions, outcome.alert_id, service.settings.webhook_url,
-                             service.settings.webhook_attempts)
+                             service.settings.webhook_attempts,
+                             secret=service.settings.alert_secret.get_secret_value())
     print(json.dumps({"upload_id": outcome.upload_id, "video": str(args.video),
                       "decision": outcome.decision, "reasons": outcome.reasons},
                      indent=2))

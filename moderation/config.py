@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "MODERATION_"
@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     broker_url: str = Field(default="amqp://guest:guest@127.0.0.1:5672//",
                             description="Celery broker: RabbitMQ (amqp://) or Redis (redis://)")
     queue: str = Field(default="moderation", description="The Celery queue of scan tasks")
+    # Alerts have a queue of their own, consumed by a worker of their own (docker/compose.yaml:
+    # alerts), so that a block's alert never waits behind queued scans of minutes each.
+    alert_queue: str = Field(default="moderation-alerts",
+                             description="The Celery queue of alert deliveries")
+    # The API's /readyz: how long it waits for each of its checks (the database, the broker)
+    # before it reports the check as failing; a check still running is not started again.
+    readiness_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0, description=(
+        "How long each /readyz check (schema, broker, detector) may take before it fails."))
     api_token: str = Field(default="", description="Bearer token of the HTTP API; required "
                            "by `moderation serve`")
     max_request_bytes: int = Field(
@@ -104,6 +112,10 @@ class Settings(BaseSettings):
         "refused with 413 before they are read or parsed")
     webhook_url: str = Field(default="", description="Where block alerts are POSTed")
     webhook_attempts: int = Field(default=5, ge=1, description="Deliveries tried per alert.")
+    # The receiver verifies alerts with it (README: Alerts). Unset, alerts still go out, unsigned,
+    # and every delivery logs a warning saying so: a receiver cannot tell them from forgeries.
+    alert_secret: SecretStr = Field(
+        default=SecretStr(""), description="Key of the HMAC-SHA256 signature of webhook alerts")
     no_match_action: str = Field(
         default="review", pattern="^(review|block|allow)$",
         description="The gate's answer for a swap of someone not protected")
@@ -200,6 +212,8 @@ def settings_table() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
+        if isinstance(default, SecretStr):
+            default = default.get_secret_value() and "(set)"
         if name == "cache_dir":
             default = "~/.cache/moderation"
         elif isinstance(default, list):

@@ -1,5 +1,10 @@
 """The Celery app, configured from :class:`moderation.config.Settings` (never from the
-environment directly): ``celery -A worker.app worker --concurrency 2 -Q moderation``."""
+environment directly). Scans and enrolments go to ``settings.queue``, alert deliveries to
+``settings.alert_queue``, each consumed by workers of its own:
+
+    celery -A worker.app worker --concurrency 2 -Q moderation
+    celery -A worker.app worker --concurrency 1 -Q moderation-alerts
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from celery import Celery
 from kombu import Exchange, Queue
 
 from moderation.config import Settings, get_settings
+
+ALERT_TASK = "worker.tasks.deliver_alert"
 
 
 def time_limits(settings: Settings) -> tuple[int, int]:
@@ -42,8 +49,12 @@ def create_app(settings: Settings | None = None) -> Celery:
         task_default_queue=settings.queue,
         # Declared the way Celery declares a queue it is only told the name of (the API's
         # sender does that), so both sides agree on the exchange.
-        task_queues=[Queue(settings.queue, Exchange(settings.queue), routing_key=settings.queue)],
+        task_queues=[Queue(name, Exchange(name), routing_key=name)
+                     for name in (settings.queue, settings.alert_queue)],
         task_default_routing_key=settings.queue,
+        # A block's alert must not wait behind the scans queued before it (minutes each, with
+        # one message per process): it has a queue, and workers, of its own.
+        task_routes={ALERT_TASK: {"queue": settings.alert_queue}},
         broker_connection_retry_on_startup=True,
         # Redis redelivers an unacknowledged message after this long, also while it is still
         # running or waiting for its retry countdown: keep it well above both.

@@ -12,7 +12,7 @@ import amqp.exceptions
 import celery
 import kombu.exceptions
 import redis.exceptions
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import exc as sa
@@ -130,6 +130,14 @@ class ModerationTask(celery.Task):
         except PERMANENT as exc:
             self.log.error("giving up, retrying cannot help: %s: %s", type(exc).__name__, exc)
             return None
+        except Retry as retry:
+            # Scheduled by Celery's own retry options (a task's ``autoretry_for``); logged as
+            # the retries below are. Past the task's ``max_retries`` Celery raises the error
+            # itself instead, which the clause below gives up on.
+            self.log.warning("transient %s (try %d), retrying in %s s: %s",
+                             type(retry.exc).__name__ if retry.exc else "error",
+                             self.request.retries + 1, retry.when, retry.exc)
+            raise
         except Exception as exc:
             if not is_transient(exc):
                 raise

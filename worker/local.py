@@ -16,12 +16,20 @@ from celery import Celery
 REPO = Path(__file__).resolve().parents[1]
 
 
+def alert_queue_of(queue: str) -> str:
+    """The alert queue a :class:`LocalWorker` on ``queue`` consumes beside it."""
+    return f"{queue}-alerts"
+
+
 class LocalWorker:
-    """``celery -A worker.app worker`` with its settings in ``env`` (``MODERATION_*``)."""
+    """``celery -A worker.app worker`` with its settings in ``env`` (``MODERATION_*``), on
+    ``queue`` and on an alert queue of its own beside it (``alert_queue_of(queue)``)."""
 
     def __init__(self, queue: str, env: dict[str, str], log_path: Path, concurrency: int = 1):
         self.queue = queue
-        self.env = {**os.environ, **env, "MODERATION_QUEUE": queue}
+        self.alert_queue = alert_queue_of(queue)
+        self.env = {**os.environ, **env, "MODERATION_QUEUE": queue,
+                    "MODERATION_ALERT_QUEUE": self.alert_queue}
         self.log_path = log_path
         self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
@@ -31,7 +39,8 @@ class LocalWorker:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-l", "INFO",
-                 "-Q", self.queue, "--concurrency", str(self.concurrency), "--pool", "prefork",
+                 "-Q", f"{self.queue},{self.alert_queue}", "--concurrency",
+                 str(self.concurrency), "--pool", "prefork",
                  "-n", f"local-{uuid.uuid4().hex[:8]}@%h",
                  "--without-gossip", "--without-mingle", "--without-heartbeat"],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -93,9 +102,11 @@ class LocalWorker:
 
 
 def delete_queue(app: Celery, queue: str) -> None:
-    """Remove a throwaway queue and its exchange from the broker."""
+    """Remove a throwaway queue, the alert queue a LocalWorker consumed beside it, and their
+    exchanges from the broker (deleting one that is not there is no error)."""
     with app.connection_for_write() as connection:
         channel = connection.default_channel
-        channel.queue_delete(queue)
-        if not app.conf.broker_url.startswith("redis"):
-            channel.exchange_delete(queue)
+        for name in (queue, alert_queue_of(queue)):
+            channel.queue_delete(name)
+            if not app.conf.broker_url.startswith("redis"):
+                channel.exchange_delete(name)

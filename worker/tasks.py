@@ -12,8 +12,8 @@ from moderation.db.persons import fail_enrolment
 from moderation.db.scans import give_up
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
-from worker.app import app
-from worker.base import ModerationTask, is_database_fault, is_transient
+from worker.app import ALERT_TASK, app
+from worker.base import TRANSIENT, ModerationTask, is_database_fault, is_transient
 
 # A scan row still 'running' that was started this often means the processes running it died
 # (a decoder crash, the kernel's OOM killer): with late acknowledgement the message would come
@@ -69,15 +69,24 @@ def scan_upload(self: ScanTask, upload_id: str) -> dict | None:
 
 
 class AlertTask(ModerationTask):
-    def retry_limit(self) -> int:
-        # webhook_attempts counts the first try.
+    @property
+    def max_retries(self) -> int:
+        # Read from the settings when a retry is decided (Celery's retry() and autoretry read
+        # this attribute), so MODERATION_WEBHOOK_ATTEMPTS counts every try, the first included.
         return self.settings.webhook_attempts - 1
 
 
-@app.task(base=AlertTask, bind=True, name="worker.tasks.deliver_alert",
+# On the alert queue (worker.app's task_routes). A refused delivery, or a database or broker
+# fault, is retried by Celery's own options: exponential backoff from 2 s, with full jitter so
+# that alerts refused together are not retried together, capped below RabbitMQ's consumer
+# timeout; after max_retries the base class logs that it gives up.
+@app.task(base=AlertTask, bind=True, name=ALERT_TASK, acks_late=True,
+          autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=600, retry_jitter=True,
           soft_time_limit=45, time_limit=60)
 def deliver_alert(self: AlertTask, alert_id: int) -> bool:
-    delivered = alerts.deliver_alert(self.service.sessions, alert_id, self.settings.webhook_url)
+    settings = self.settings
+    delivered = alerts.deliver_alert(self.service.sessions, alert_id, settings.webhook_url,
+                                     settings.alert_secret.get_secret_value())
     self.log.info("delivered" if delivered else "not delivered (no webhook or no such alert)")
     return delivered
 

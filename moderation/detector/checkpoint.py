@@ -1,22 +1,30 @@
 """A checkpoint carries its config: the preprocessing, the crop geometry, the operating
 threshold, the recipe version of the fakes it was trained on and the metrics it reached, so that
-inference rebuilds everything from the file and never retypes it."""
+inference rebuilds everything from the file and never retypes it.
+
+torch is imported by the functions that save and load tensors only (``load_weights`` imports it
+when called): :func:`read_config` reads a checkpoint's config without it (the API's readiness
+check and score charts need no model)."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import io
 import json
+import pickle
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from moderation.errors import ConfigError
+from moderation.errors import ConfigError, ModelWeightsMissing
 from moderation.faces.crops import CropGeometry
 from moderation.weights import load_weights
 
 FORMAT_VERSION = 1
+# The shipped detector, used when the settings name no checkpoint.
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "swap_detector.pt"
 
 
 @dataclass
@@ -53,6 +61,8 @@ class DetectorConfig:
 def save_checkpoint(path: Path, config: DetectorConfig, state_dict: dict,
                     extra: dict | None = None) -> None:
     """Write atomically; ``extra`` (optimizer state, step) is for resuming, not for inference."""
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
@@ -70,3 +80,52 @@ def load_checkpoint(path: Path) -> tuple[DetectorConfig, dict, dict]:
     config = DetectorConfig.from_dict(data.pop("config"))
     state = data.pop("state_dict")
     return config, state, data
+
+
+def read_config(path: Path) -> DetectorConfig:
+    """The config of the checkpoint at ``path`` without torch and without reading its tensors:
+    only the archive's pickle is read, by an unpickler that builds nothing but plain data
+    (tensors become ``None``). The same errors as :func:`load_checkpoint` for a missing, damaged
+    or foreign file; a checkpoint in torch's legacy (non-zip) format is refused too."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelWeightsMissing(f"detector checkpoint {path} does not exist")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            # torch.save writes <name>/data.pkl beside <name>/data/<storage key> files.
+            pickles = [name for name in archive.namelist()
+                       if name.endswith("/data.pkl") and name.count("/") == 1]
+            if len(pickles) != 1:
+                raise ValueError("no data.pkl at the top of the archive")
+            data = _ConfigUnpickler(io.BytesIO(archive.read(pickles[0]))).load()
+    except Exception as exc:  # zipfile and pickle raise many kinds for a damaged file
+        raise ModelWeightsMissing(f"{path} is not a readable detector checkpoint ({exc})") \
+            from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION \
+            or not isinstance(data.get("state_dict"), dict):
+        raise ConfigError(f"{path} is not a detector checkpoint of format {FORMAT_VERSION}")
+    try:
+        return DetectorConfig.from_dict(data["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} has an unreadable detector config ({exc})") from None
+
+
+def _unread(*_args, **_kwargs) -> None:
+    """Stands for torch's tensor builders, storage types and dtypes: nothing is built."""
+    return None
+
+
+class _ConfigUnpickler(pickle.Unpickler):
+    """Unpickles a torch checkpoint's data.pkl into plain data: the state dict's ordered dicts
+    are built, anything from torch is :func:`_unread`, every other class is refused (so no code
+    a file names runs, as with ``torch.load(weights_only=True)``)."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch" or module.startswith("torch."):
+            return _unread
+        raise pickle.UnpicklingError(f"{module}.{name} has no place in a checkpoint")
+
+    def persistent_load(self, pid):
+        return None  # a tensor's storage, left unread in the archive

@@ -10,7 +10,7 @@ import torch
 
 from moderation.config import Settings, get_settings
 from moderation.detector.aggregate import track_score, video_score
-from moderation.detector.checkpoint import DetectorConfig, load_checkpoint
+from moderation.detector.checkpoint import DEFAULT_CHECKPOINT, DetectorConfig, load_checkpoint
 from moderation.detector.preprocess import prepare
 from moderation.detector.registry import build_model
 from moderation.detector.scores import MediaScore, TrackScore
@@ -18,7 +18,6 @@ from moderation.faces.crops import crop_face, detect_padded, reframe_crop
 from moderation.faces.scan import FaceScanner, VideoFaces
 from moderation.images import IMAGE_SUFFIXES, read_image
 
-DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "swap_detector.pt"
 BATCH = 64
 
 

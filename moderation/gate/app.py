@@ -3,7 +3,9 @@
 - ``/v1/...``: the JSON API (bearer token: the service's or a reviewer's): uploads, the
   publish gate, reviews, persons, the audit log.
 - ``/review``: the reviewers' pages (a session cookie, started by POSTing a token).
-- ``/docs``, ``/openapi.json``: FastAPI's defaults; ``/healthz``: liveness and the database.
+- ``/docs``, ``/redoc``: the API's documentation, its assets served locally (``gate.docs``);
+  ``/openapi.json``: FastAPI's.
+- ``/healthz``: the process answers; ``/readyz``: it can serve (``gate.health``).
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ import logging
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from moderation.config import Settings
 from moderation.db.persons import UnknownPerson
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ModerationError
-from moderation.gate import api, review
+from moderation.gate import api, docs, health, review
 from moderation.gate.auth import ReviewSessions, Tokens
 from moderation.gate.context import Gate
 from moderation.gate.limits import BodyLimit
@@ -38,7 +39,9 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None,
     ``worker.tasks.enroll_person`` on ``settings.broker_url``."""
     app = FastAPI(title="Face-swap moderation gate", version="1",
                   description="Register uploads, ask the publish gate, review flagged videos "
-                  "and protect persons. Every /v1 route needs `Authorization: Bearer <token>`.")
+                  "and protect persons. Every /v1 route needs `Authorization: Bearer <token>`.",
+                  # Added by docs.add_docs with local assets: FastAPI's load them from a CDN.
+                  docs_url=None, redoc_url=None)
     service = Moderation(settings)
     app.state.gate = Gate(settings=settings, service=service,
                           enqueue=celery_enqueue(settings) if enqueue is None else enqueue,
@@ -49,16 +52,12 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None,
                           thresholds=DetectorThresholds(settings),
                           templates=review.make_templates())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.state.readiness = health.Readiness.from_settings(settings, service.sessions)
     app.include_router(api.router)
     app.include_router(review.router)
+    app.include_router(health.router)
+    docs.add_docs(app)
     _error_handlers(app)
-
-    @app.get("/healthz", tags=["service"])
-    def health() -> dict:
-        with app.state.gate.sessions() as session:
-            session.execute(text("SELECT 1"))
-        return {"ok": True}
-
     return app
 
 

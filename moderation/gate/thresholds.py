@@ -41,14 +41,13 @@ class DetectorThresholds:
             return self._known
 
     def _read(self) -> dict[str, float]:
-        # Imported here: torch is only needed once, for the first page with a chart.
-        from moderation.detector.checkpoint import load_checkpoint
-        from moderation.detector.inference import DEFAULT_CHECKPOINT
+        # The config alone, without torch or the tensors (moderation.detector.checkpoint).
+        from moderation.detector.checkpoint import DEFAULT_CHECKPOINT, read_config
         from moderation.errors import ModerationError
 
         path = Path(self._path or DEFAULT_CHECKPOINT)
         try:
-            config, _, _ = load_checkpoint(path)
+            config = read_config(path)
         except ModerationError as exc:
             log.warning("no detector threshold for the score charts: %s", exc)
             return {}

@@ -14,7 +14,12 @@ from sklearn.metrics import roc_auc_score
 
 from moderation.config import Settings
 from moderation.detector.aggregate import sustained_window, swap_span, track_score, video_score
-from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
+from moderation.detector.checkpoint import (
+    DetectorConfig,
+    load_checkpoint,
+    read_config,
+    save_checkpoint,
+)
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
 from moderation.detector.registry import build_model, list_models, model_spec
 from moderation.detector.scores import TrackScore
@@ -60,6 +65,45 @@ def test_checkpoint_round_trip_carries_its_config(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelWeightsMissing, match="junk.pt is not a readable detector checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_read_config_gives_the_loaded_config_without_torch_or_tensors(tmp_path):
+    config = _config(threshold=0.8, metrics={"video_auc": 0.9})
+    save_checkpoint(tmp_path / "a.pt", config,
+                    build_model("mobilenet_v2", pretrained=False).state_dict())
+    assert read_config(tmp_path / "a.pt") == config
+    shipped = read_config(DEFAULT_CHECKPOINT)
+    assert shipped == load_checkpoint(DEFAULT_CHECKPOINT)[0]
+    # In a fresh interpreter: the shipped checkpoint's version, and torch never imported.
+    probe = ("import sys; from moderation.detector.checkpoint import DEFAULT_CHECKPOINT, "
+             "read_config; c = read_config(DEFAULT_CHECKPOINT); "
+             "print(c.version, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.split()
+    assert out == [shipped.version, "False"]
+
+
+def test_read_config_refuses_missing_damaged_and_foreign_files(tmp_path):
+    import pickle
+    import zipfile
+
+    with pytest.raises(ModelWeightsMissing, match="does not exist"):
+        read_config(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelWeightsMissing, match="junk.pt is not a readable detector checkpoint"):
+        read_config(tmp_path / "junk.pt")
+    # A pickle that would run code when loaded is refused, and nothing runs.
+    with zipfile.ZipFile(tmp_path / "evil.pt", "w") as archive:
+        archive.writestr("evil/data.pkl", pickle.dumps(
+            {"format": 1, "state_dict": {}, "config": subprocess.Popen}))
+    with pytest.raises(ModelWeightsMissing, match="subprocess.Popen has no place"):
+        read_config(tmp_path / "evil.pt")
+    torch.save({"format": 1, "state_dict": {}, "config": {"model": "x"}}, tmp_path / "bad.pt")
+    with pytest.raises(ConfigError, match="unreadable detector config"):
+        read_config(tmp_path / "bad.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(ConfigError, match="not a detector checkpoint of format 1"):
+        read_config(tmp_path / "foreign.pt")
 
 
 def _track(track, scores, side=150.0):

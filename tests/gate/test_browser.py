@@ -187,3 +187,20 @@ def test_chromium_renders_the_audit_page(live_server, sessions, tmp_path, access
     assert re.findall(r'data-action="([a-z_]+)"', page) == ["person_removed", "review_allow"]
     assert "&lt;i&gt;satire&lt;/i&gt;" in page and "<i>satire</i>" not in page
     assert 'aria-current="page">Audit log' in page and "Signed in as <strong>api</strong>" in page
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing")
+@pytest.mark.parametrize("page, asset", [("/docs", "/docs/assets/swagger-ui-bundle.js"),
+                                         ("/redoc", "/docs/assets/redoc.standalone.js")])
+def test_chromium_renders_the_api_docs_from_local_assets(live_server, tmp_path, access_log,
+                                                         page, asset):
+    """Without a network: the page shows the API's title only if its script came from here."""
+    dom = _chromium("--dump-dom", f"{live_server}{page}", profile=tmp_path / "profile")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = dom.stdout
+    assert re.search(r"<h[12][^>]*>Face-swap moderation gate", rendered), rendered[-2000:]
+    if page == "/docs":
+        assert 'data-path="/v1/uploads/{upload_id}/gate"' in rendered
+    assert any(f'"GET {asset} HTTP/1.1" 200' in line for line in access_log.lines), \
+        access_log.lines
+    assert any('"GET /openapi.json HTTP/1.1" 200' in line for line in access_log.lines)

@@ -75,6 +75,7 @@ def start_worker(broker, worker_env, tmp_path) -> Callable[..., LocalWorker]:
         started.append(worker)
         return worker.start()
 
+    start.queue = name  # known before any worker starts
     yield start
     for worker in started:
         worker.stop()

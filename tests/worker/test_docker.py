@@ -64,7 +64,7 @@ def compose() -> dict:
 
 def test_compose_has_the_services_and_their_commands(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "rabbitmq", "migrate", "worker", "api"}
+    assert set(services) == {"postgres", "rabbitmq", "migrate", "worker", "alerts", "api"}
     assert services["migrate"]["command"] == ["moderation", "db", "upgrade"]
     assert services["migrate"]["restart"] == "no"
     worker = services["worker"]["command"]
@@ -72,6 +72,13 @@ def test_compose_has_the_services_and_their_commands(compose):
     assert worker[worker.index("--concurrency") + 1] == "2"
     queue = worker[worker.index("-Q") + 1]
     assert queue == services["worker"]["environment"]["MODERATION_QUEUE"] == Settings().queue
+    # Alerts have a worker of their own, on their queue only.
+    alerts = services["alerts"]["command"]
+    assert alerts[:4] == ["celery", "-A", "worker.app", "worker"]
+    alert_queue = alerts[alerts.index("-Q") + 1]
+    assert alert_queue == services["alerts"]["environment"]["MODERATION_ALERT_QUEUE"] \
+        == Settings().alert_queue != queue
+    assert "MODERATION_ALERT_SECRET" in services["alerts"]["environment"]
     assert services["api"]["command"] == ["moderation", "serve", "--host", "0.0.0.0",
                                           "--port", "8000"]
     # The commands are the project's own.
@@ -81,6 +88,7 @@ def test_compose_has_the_services_and_their_commands(compose):
     from worker.app import app
 
     assert app.conf.task_default_queue == Settings().queue
+    assert app.amqp.router.route({}, "worker.tasks.deliver_alert")["queue"].name == alert_queue
 
 
 def test_compose_environment_names_are_settings(compose):
@@ -90,7 +98,7 @@ def test_compose_environment_names_are_settings(compose):
             if variable.startswith("MODERATION_"):
                 field = variable.removeprefix("MODERATION_").lower()
                 assert field in fields, f"{name}: {variable} is not a setting"
-    for name in ("migrate", "worker", "api"):
+    for name in ("migrate", "worker", "alerts", "api"):
         environment = compose["services"][name]["environment"]
         assert {"MODERATION_DATABASE_URL", "MODERATION_BROKER_URL"} <= set(environment)
     assert "MODERATION_API_TOKEN" in compose["services"]["api"]["environment"]
@@ -98,19 +106,21 @@ def test_compose_environment_names_are_settings(compose):
 
 def test_compose_starts_things_in_order_and_checks_their_health(compose):
     services = compose["services"]
-    for name in ("postgres", "rabbitmq", "worker", "api"):
+    for name in ("postgres", "rabbitmq", "worker", "alerts", "api"):
         assert services[name]["healthcheck"]["test"], name
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-    for name in ("worker", "api"):
+    for name in ("worker", "alerts", "api"):
         assert services[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"},
             "rabbitmq": {"condition": "service_healthy"}}
-    assert "/healthz" in " ".join(services["api"]["healthcheck"]["test"])
+    # The API is healthy when it is ready (schema, broker, detector), not merely alive.
+    api_check = " ".join(services["api"]["healthcheck"]["test"])
+    assert "/readyz" in api_check and "/healthz" not in api_check
     # The API registers uploads by path; the workers must see the same files.
     assert "uploads:/data/uploads" in services["worker"]["volumes"]
     assert "uploads:/data/uploads" in services["api"]["volumes"]
     assert "uploads" in compose["volumes"]
-    for name in ("migrate", "worker", "api"):
+    for name in ("migrate", "worker", "alerts", "api"):
         assert services[name]["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
         assert (DOCKER / services[name]["build"]["context"]
                 / services[name]["build"]["dockerfile"]).resolve() \
