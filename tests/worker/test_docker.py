@@ -39,6 +39,9 @@ def test_the_dockerfile_copies_files_that_exist_and_installs_like_the_makefile()
             assert (REPO / source).exists(), f"the Dockerfile copies {source}, which is absent"
     installs = " ".join(args for op, args in instructions if op == "RUN" and "pip install" in args)
     assert "torch==2.14.1" in installs and "torchvision==0.29.1" in installs
+    # CPU wheels unless told otherwise: the default index's carry CUDA.
+    assert ("ARG", "TORCH_INDEX=https://download.pytorch.org/whl/cpu") in instructions
+    assert '--index-url "$TORCH_INDEX" torch==2.14.1' in installs
     # Not editable: the wheel carries the migrations (tests/test_packaging.py).
     assert "pip install /tmp/src" in installs and "-e" not in installs.split()
     no_deps = installs.split("--no-deps", 1)[1].split()
