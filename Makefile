@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SHARED ?= ../shared
 
 .PHONY: install test test-fast demo synth-demo bench bench-dev bench-hostile bench-hostile-worker \
-	fuzz chaos lint train finetune bench-startup
+	fuzz chaos load lint train finetune bench-startup
 
 install: $(VENV)/.installed
 
@@ -131,6 +131,11 @@ fuzz: install
 # of the run's own: exits 1 unless every upload got exactly one verdict.
 chaos: install
 	$(BIN)/python bench/chaos.py
+
+# 1,000 short uploads queued at once, drained by 1 and by 2 workers: throughput, latency per
+# upload and the scaling ratio (an hour or more on this machine; --uploads for a shorter run).
+load: install
+	$(BIN)/python bench/load.py
 
 lint: install
 	$(BIN)/ruff check moderation worker migrations tests bench
