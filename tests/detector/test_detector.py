@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,7 +15,12 @@ from sklearn.metrics import roc_auc_score
 
 from moderation.config import Settings
 from moderation.detector.aggregate import sustained_window, swap_span, track_score, video_score
-from moderation.detector.checkpoint import DetectorConfig, load_checkpoint, save_checkpoint
+from moderation.detector.checkpoint import (
+    DetectorConfig,
+    load_checkpoint,
+    save_checkpoint,
+    state_digest,
+)
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
 from moderation.detector.registry import build_model, list_models, model_spec
 from moderation.detector.scores import TrackScore
@@ -53,13 +59,55 @@ def test_checkpoint_round_trip_carries_its_config(tmp_path):
     model = build_model("mobilenet_v2", pretrained=False)
     save_checkpoint(tmp_path / "a.pt", config, model.state_dict(), {"step": 3})
     loaded, state, extra = load_checkpoint(tmp_path / "a.pt")
-    assert loaded == config and loaded.version == config.version and extra["step"] == 3
-    assert loaded.version != _config(threshold=0.7).version
+    assert loaded == replace(config, weights=state_digest(model.state_dict()))
+    assert extra["step"] == 3 and config.weights is None  # the caller's config is not changed
     with pytest.raises(ModelWeightsMissing, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelWeightsMissing, match="junk.pt is not a readable detector checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def _version(config: DetectorConfig, state: dict, tmp_path, name: str) -> str:
+    save_checkpoint(tmp_path / name, config, state)
+    return load_checkpoint(tmp_path / name)[0].version
+
+
+def test_the_version_names_the_weights_and_preprocessing_not_the_metrics(tmp_path):
+    state = build_model("mobilenet_v2", pretrained=False).state_dict()
+    version = _version(_config(), state, tmp_path, "a.pt")
+    # What does not change a score does not change the version.
+    assert _version(_config(threshold=0.7, metrics={"video_auc": 0.5}, training={"seed": 1}),
+                    state, tmp_path, "b.pt") == version
+    # The weights and the preprocessing do.
+    changed = {k: v.clone() for k, v in state.items()}
+    changed["head.3.bias"] += 1e-3
+    assert _version(_config(), changed, tmp_path, "c.pt") != version
+    other_crop = replace(_config(), crop=CropGeometry(size=160, margin=0.2))
+    assert _version(other_crop, state, tmp_path, "d.pt") != version
+    # The layout tensors are kept in does not.
+    channels_last = {k: v.to(memory_format=torch.channels_last) if v.dim() == 4 else v
+                     for k, v in state.items()}
+    assert state_digest(channels_last) == state_digest(state)
+    with pytest.raises(ConfigError, match="not tied to weights"):
+        _ = _config().version
+
+
+def test_a_checkpoint_whose_tensors_were_replaced_is_refused(tmp_path):
+    model = build_model("mobilenet_v2", pretrained=False)
+    save_checkpoint(tmp_path / "a.pt", _config(), model.state_dict())
+    data = torch.load(tmp_path / "a.pt", weights_only=True)
+    data["state_dict"]["head.3.bias"] += 1.0
+    torch.save(data, tmp_path / "a.pt")
+    with pytest.raises(ConfigError, match="config records weights sha256:.*tensors are sha256:"):
+        load_checkpoint(tmp_path / "a.pt")
+
+
+def test_the_shipped_detector_version_derives_from_its_weights():
+    config, state, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert config.weights == state_digest(state) == (
+        "sha256:df034ce378a881810a59865fddf32e56f869339fdf3cdcef6b45cc9542111000")
+    assert config.version == "mobilenet_v2-7edf4cb5"  # named in MODEL_CARD.md
 
 
 def _track(track, scores, side=150.0):
