@@ -11,6 +11,7 @@ of face A (before blending) stays: it is what makes the blend inconsistent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ from moderation.images import read_image
 from moderation.synth.compose import find_node
 from moderation.synth.functional import degrade as D
 from moderation.synth.generator import FakeGenerator
-from moderation.synth.pipeline import default_pipeline
+from moderation.synth.pipeline import MODES, Pipeline, default_pipeline
 from moderation.training.faces_index import FaceIndex
 
 WORK_SIZE = 256  # the generator's side; LFW photos are 250 px; indexed video regions 256
@@ -142,6 +143,14 @@ def widened_pipeline(mode: str, round_index: int, learned_fusion: float = 0.0):
         for child in mask_steps.children:
             child.p = min(1.0, child.p + 0.1 * round_index)
     return pipeline
+
+
+def save_pipelines(out: Path, rounds: int, learned_fusion: float = 0.0) -> list[Path]:
+    """Write the pipeline of each mode and round a run draws its fakes from, as pipeline files
+    (``out/pipelines/<mode>_round<r>.json``, readable by ``moderation synth --pipeline``)."""
+    return [Pipeline(widened_pipeline(mode, round_index, learned_fusion)).save(
+                Path(out) / "pipelines" / f"{mode}_round{round_index}.json")
+            for mode in MODES for round_index in range(rounds)]
 
 
 # The seeds' second key was an epoch counter that never left 0: kept, so that a seed draws the
