@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop at the first bad input instead of skipping it")
     synth.add_argument("--replay", type=Path, metavar="RECIPES",
                        help="rebuild the fakes of a recipes.jsonl into --out")
+    synth.add_argument("--pipeline", type=Path, metavar="FILE",
+                       help="the pipeline to draw fakes from, a JSON file (--save-pipeline "
+                       "writes one); default: the built-in recipe of --mode")
+    synth.add_argument("--save-pipeline", type=Path, metavar="FILE",
+                       help="write the pipeline this run uses to FILE (without --real or "
+                       "--replay: only write it)")
     synth.add_argument("--list", action="store_true", help="list the registered operations")
     synth.set_defaults(handler=run_synth)
 
@@ -97,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth_video.add_argument("--seed", type=int, default=0)
     synth_video.add_argument("--seconds", type=float, default=6.0,
                              help="length taken from the clip's start (default 6)")
+    synth_video.add_argument("--pipeline", type=Path, metavar="FILE",
+                             help="the pipeline, a JSON file (moderation synth --save-pipeline); "
+                             "default: the built-in pair recipe")
     synth_video.set_defaults(handler=run_synth_video)
 
     landmarks = commands.add_parser(
@@ -543,7 +552,13 @@ def run_synth_video(args: argparse.Namespace) -> int:
     for path in (args.face, args.target):
         if not path.is_file():
             raise InputError(str(path), "is not a file")
-    made = swap_video(args.face, args.target, args.out, args.seed, args.seconds)
+    generator = None
+    if args.pipeline is not None:
+        from moderation.synth.generator import FakeGenerator
+        from moderation.synth.pipeline import Pipeline
+
+        generator = FakeGenerator(Pipeline.load(args.pipeline), mode="pair")
+    made = swap_video(args.face, args.target, args.out, args.seed, args.seconds, generator)
     print(f"{made.path}: the face of {args.face.name} in {made.swapped} of {made.frames} frames "
           f"of {args.target.name}; recipe in {made.recipe_path}")
     return 0
@@ -559,7 +574,15 @@ def run_synth(args: argparse.Namespace) -> int:
         return 0
     from moderation.config import get_settings
     from moderation.synth import batch
+    from moderation.synth.pipeline import Pipeline, default_pipeline
 
+    # Read here, before any worker starts: a bad file is one clear error.
+    pipeline = Pipeline.load(args.pipeline) if args.pipeline else None
+    if args.save_pipeline:
+        (pipeline or Pipeline(default_pipeline(args.mode))).save(args.save_pipeline)
+        print(f"pipeline written to {args.save_pipeline}", file=sys.stderr)
+        if args.real is None and args.replay is None:
+            return 0
     if args.out is None:
         raise ModerationError("--out is required")
     settings = get_settings()
@@ -567,7 +590,8 @@ def run_synth(args: argparse.Namespace) -> int:
         real=args.real, cache_dir=settings.cache_dir, seed=args.seed, mode=args.mode,
         size=args.size, crop_scale=args.crop_scale, pairing=args.pairing,
         candidates=args.candidates, strict=args.strict, occlusion_dir=args.occlusion,
-        mask_dir=args.masks, min_side=settings.min_image_px, upsample=settings.landmark_upsample)
+        mask_dir=args.masks, min_side=settings.min_image_px, upsample=settings.landmark_upsample,
+        pipeline=args.pipeline)
     if args.replay:
         summary = batch.replay(factory, args.replay, args.out, args.workers, args.real)
     else:

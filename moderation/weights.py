@@ -6,6 +6,7 @@ module does not import torch, so dlib's landmark models are found without it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import zipfile
@@ -54,6 +55,31 @@ def load_weights(path: str | Path, what: str, remedy: str = "") -> Any:
                           weights_only=True)
     except Exception as exc:  # torch raises many kinds for a damaged or foreign file
         raise ModelWeightsMissing(f"{path} is not a readable {what} ({exc}){advice}") from None
+
+
+# Recipes record this many hex digits of a weights file's SHA-256 (64 bits): short enough to
+# repeat in every line of a recipes.jsonl, long enough that two weight files never share one.
+DIGEST_HEX = 16
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: str | Path) -> str:
+    """``"sha256:"`` and the first ``DIGEST_HEX`` hex digits of the SHA-256 of the file's bytes:
+    the identity of a weights file, as torch hub names files by content. Cached per path,
+    size and modification time, so that a recipe per fake costs no rereading."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ModelWeightsMissing(f"{path} cannot be read ({exc.strerror or exc})") from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = f"sha256:{digest.hexdigest()[:DIGEST_HEX]}"
+    return _DIGESTS[key]
 
 
 def _single_member(path: Path) -> io.BytesIO | None:

@@ -27,11 +27,13 @@ import cv2
 import numpy as np
 import torch
 
+from moderation.errors import ConfigError
 from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
 from moderation.learned.training import save_trained, timed_steps, to_tensor, training_cli
 from moderation.synth.functional.fusion import restrict_to_mask
 from moderation.synth.ops.fusion import FusionOp
+from moderation.weights import file_digest
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "fusion.pt"
 CONFIG = {"arch": "unet", "in_channels": 7, "out_channels": 3, "widths": [16, 32, 64, 128],
@@ -47,6 +49,11 @@ def load(weights: str | Path = WEIGHTS) -> tuple[torch.nn.Module, dict]:
     if key not in _MODELS:
         _MODELS[key] = unet.load_checkpoint(weights)
     return _MODELS[key]
+
+
+def weights_digest(weights: str | Path = WEIGHTS) -> str:
+    """The digest of the weights file (``moderation.weights.file_digest``) a recipe records."""
+    return file_digest(weights)
 
 
 def _inputs(sources, targets, masks, config) -> torch.Tensor:
@@ -78,13 +85,22 @@ def harmonise(model, config, source: np.ndarray, target: np.ndarray,
 class LearnedFusion(FusionOp):
     """Learned harmonisation (weights in ``moderation/learned/weights/fusion.pt``).
 
-    Deterministic: no parameters are drawn, so a recipe replays it exactly given the weights.
+    Deterministic: nothing is drawn, so a recipe replays it exactly given the same weights. The
+    recipe records which weights (``weights``: the file's digest, ``weights_digest``), and a
+    replay with other weights is refused rather than rebuilding another fake.
     """
 
     name = "learned"
     margin = 8  # the network only sees the box; a little context of B around the mask helps
 
-    def fuse(self, source, target, mask):
+    def sample(self, rng, state):
+        return {"weights": weights_digest()}  # draws nothing: later draws do not shift
+
+    def fuse(self, source, target, mask, weights: str | None = None):
+        # ``weights`` None: a recipe made before recipes recorded the weights.
+        if weights is not None and weights != weights_digest():
+            raise ConfigError(f"the recipe's learned fusion used weights {weights}; {WEIGHTS} "
+                              f"is {weights_digest()}: restore those weights to replay it")
         model, config = load()
         fused = harmonise(model, config, source, target, mask)
         fused = np.clip(np.rint(fused), 0, 255).astype(np.uint8)

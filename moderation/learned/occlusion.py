@@ -21,6 +21,7 @@ from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
 from moderation.learned.occluders import CLEAN_SHARE, SHADING_P, occlude
 from moderation.learned.training import save_trained, timed_steps, to_tensor, training_cli
+from moderation.weights import file_digest
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "occlusion.pt"
 CONFIG = {"arch": "unet", "in_channels": 3, "out_channels": 1, "widths": [16, 32, 64, 128],
@@ -35,6 +36,8 @@ class OcclusionNet:
 
     def __init__(self, weights: str | Path = WEIGHTS):
         self.model, self.config = unet.load_checkpoint(weights)
+        self.weights = Path(weights)
+        self.digest = file_digest(weights)  # recorded in the recipes of the fakes it masks
 
     @torch.inference_mode()
     def predict(self, faces: list[np.ndarray]) -> list[np.ndarray]:

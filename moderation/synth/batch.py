@@ -193,16 +193,20 @@ class FolderFakesFactory:
     mask_dir: Path | None = None
     min_side: int = 64
     upsample: int = 0
+    pipeline: Path | None = None  # a pipeline file; the built-in recipe of ``mode`` when None
 
     def __call__(self) -> FolderFakes:
         from moderation.faces.landmarks import LandmarkDetector
         from moderation.synth.generator import FakeGenerator
+        from moderation.synth.pipeline import Pipeline
 
         detector = LandmarkDetector(upsample=self.upsample)
         bank = FaceBank(self.real, detector, self.cache_dir, size=self.size,
                         crop_scale=self.crop_scale, min_side=self.min_side)
-        generator = FakeGenerator(mode=self.mode, size=self.size, crop_scale=self.crop_scale,
-                                  detector=detector, min_side=self.min_side)
+        pipeline = Pipeline.load(self.pipeline) if self.pipeline else None
+        generator = FakeGenerator(pipeline, mode=self.mode, size=self.size,
+                                  crop_scale=self.crop_scale, detector=detector,
+                                  min_side=self.min_side)
         return FolderFakes(bank, generator, seed=self.seed, pairing=self.pairing,
                            candidates=self.candidates, strict=self.strict,
                            occlusion_dir=self.occlusion_dir, mask_dir=self.mask_dir)

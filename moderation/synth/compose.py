@@ -3,17 +3,22 @@
 As in albumentations, every node has a probability ``p``; inside ``OneOf`` and ``SomeOf`` the
 children's ``p`` act as weights and a chosen child always runs. Running a node appends what was
 actually applied to a log, which becomes the recipe.
+
+Nodes are found by name, never by position (``find_node(pipeline, "fusion")``): a composition
+may carry a ``name``; otherwise a step's name ("degrade", "mask", ...) finds the outermost node
+whose operations all belong to that step, and an operation's key ("fusion/alpha") finds it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from moderation.errors import ConfigError
-from moderation.synth.registry import Op, op_from_dict
+from moderation.synth.registry import STEPS, Op, op_from_dict
 from moderation.synth.state import SwapState
 
 
@@ -44,10 +49,32 @@ def run_node(node, state: SwapState, rng: np.random.Generator, log: list[Applied
     return node.run(state, rng, log)
 
 
+class Composition:
+    """What the compositions share: an optional ``name`` and the lookup of nodes by name."""
+
+    children: list
+    p: float
+    name: str | None
+
+    def find(self, name: str):
+        """The node called ``name`` in this tree (see ``find_node``)."""
+        return find_node(self, name)
+
+    def _dict(self, kind: str, **fields: Any) -> dict[str, Any]:
+        # "name" only when set: an unnamed tree serialises as it did before names existed.
+        named = {"name": self.name} if self.name is not None else {}
+        return {"type": kind, **named, "p": self.p, **fields,
+                "children": [child.to_dict() for child in self.children]}
+
+
 @dataclass
-class Sequential:
+class Sequential(Composition):
     children: list
     p: float = 1.0
+    name: str | None = None
+
+    def __post_init__(self):
+        _check_name(self)
 
     def run(self, state, rng, log):
         for child in self.children:
@@ -55,15 +82,17 @@ class Sequential:
         return state
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "Sequential", "p": self.p, "children": [c.to_dict() for c in self.children]}
+        return self._dict("Sequential")
 
 
 @dataclass
-class OneOf:
+class OneOf(Composition):
     children: list
     p: float = 1.0
+    name: str | None = None
 
     def __post_init__(self):
+        _check_name(self)
         _check_children(self)
 
     def run(self, state, rng, log):
@@ -71,18 +100,20 @@ class OneOf:
         return run_node(self.children[index], state, rng, log, force=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "OneOf", "p": self.p, "children": [c.to_dict() for c in self.children]}
+        return self._dict("OneOf")
 
 
 @dataclass
-class SomeOf:
+class SomeOf(Composition):
     """Apply between ``n[0]`` and ``n[1]`` distinct children, in their declared order."""
 
     children: list
     n: tuple[int, int] = (1, 3)
     p: float = 1.0
+    name: str | None = None
 
     def __post_init__(self):
+        _check_name(self)
         _check_children(self)
         self.n = tuple(self.n)
         low, high = self.n
@@ -98,8 +129,58 @@ class SomeOf:
         return state
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "SomeOf", "p": self.p, "n": list(self.n),
-                "children": [c.to_dict() for c in self.children]}
+        return self._dict("SomeOf", n=list(self.n))
+
+
+def _check_name(node) -> None:
+    if node.name is not None and (not isinstance(node.name, str) or not node.name
+                                  or "/" in node.name):
+        raise ConfigError(f"{type(node).__name__}.name={node.name!r}: expected a non-empty "
+                          "string without '/' (that form names an operation)")
+
+
+def walk(node) -> Iterator:
+    """``node`` and every node under it, parents before children, in declared order."""
+    yield node
+    for child in getattr(node, "children", ()):
+        yield from walk(child)
+
+
+def _steps(node) -> set[str]:
+    """The steps of the operations under ``node``."""
+    return {n.step for n in walk(node) if isinstance(n, Op)}
+
+
+def find_node(root, name: str):
+    """The node of ``root``'s tree called ``name``, without regard to its position.
+
+    ``name`` is, in this order of precedence: a composition's ``name``; an operation's key
+    (``step/name``); a step of ``STEPS``, which finds the outermost node whose operations all
+    belong to that step (the default recipe's ``SomeOf`` of degradations for "degrade"). The
+    node is returned, not a copy: editing it edits the tree. No match, or several, is a
+    ``ConfigError`` naming what the tree has.
+    """
+    nodes = list(walk(root))
+    found = [n for n in nodes if isinstance(n, Composition) and n.name == name]
+    if not found and "/" in name:
+        found = [n for n in nodes if isinstance(n, Op) and n.key() == name]
+    if not found and name in STEPS:
+        found = _outermost_of_step(root, name)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ConfigError(f"pipeline node {name!r} is ambiguous: {len(found)} nodes match; "
+                          "give the one meant a name")
+    names = sorted({n.name for n in nodes if isinstance(n, Composition) and n.name})
+    raise ConfigError(f"the pipeline has no node {name!r}; it has the named nodes {names} and "
+                      f"the steps {[step for step in STEPS if step in _steps(root)]}")
+
+
+def _outermost_of_step(node, step: str) -> list:
+    if _steps(node) == {step}:
+        return [node]
+    return [found for child in getattr(node, "children", ())
+            for found in _outermost_of_step(child, step)]
 
 
 def _check_children(node) -> None:

@@ -16,7 +16,7 @@ from moderation.images import array_digest, check_size, read_image
 from moderation.synth.compose import AppliedOp, run_node
 from moderation.synth.framing import frame_face
 from moderation.synth.functional.mask import boundary
-from moderation.synth.pipeline import MODES, default_pipeline
+from moderation.synth.pipeline import MODES, Pipeline, default_pipeline
 from moderation.synth.recipe import Recipe
 from moderation.synth.registry import get_op
 from moderation.synth.state import SwapState
@@ -26,6 +26,9 @@ class OcclusionSegmenter(Protocol):
     """What the occlusion step needs from a learned segmenter (a later model plugs in here)."""
 
     name: str
+    # Optional: the digest of its weights (``moderation.weights.file_digest``). A segmenter
+    # that has one records it in the recipe, and a replay with other weights is refused.
+    # digest: str
 
     def __call__(self, face: np.ndarray) -> np.ndarray:
         """Map of a BGR face: float32 of the face's height and width, 1 where it is occluded."""
@@ -69,7 +72,9 @@ class FakeGenerator:
     """Makes one fake from face A and face B with a seeded random pipeline.
 
     Usable on the fly (no disk) from a torch ``Dataset``: ``make`` takes arrays or paths.
-    ``occlusion_model`` is a segmenter, or the name of one in ``SEGMENTERS``.
+    ``pipeline`` is a ``Pipeline`` (as read from a file) or a tree of operations; the default
+    recipe of ``mode`` when None. ``occlusion_model`` is a segmenter, or the name of one in
+    ``SEGMENTERS``.
     """
 
     def __init__(self, pipeline=None, mode: str = "pair", size: int = 256,
@@ -80,6 +85,8 @@ class FakeGenerator:
         if size < 32:
             raise ConfigError(f"size {size}: must be at least 32 px")
         self.mode = mode
+        if isinstance(pipeline, Pipeline):
+            pipeline = pipeline.root
         self.pipeline = pipeline if pipeline is not None else default_pipeline(mode)
         self.size, self.crop_scale, self.min_side = size, crop_scale, min_side
         self._detector = detector
@@ -144,6 +151,7 @@ class FakeGenerator:
         state, provenance = self._initial_state(source, target, source_landmarks,
                                                 target_landmarks, recipe.source, recipe.target,
                                                 occlusion, mask, framed)
+        _check_weights(recipe, provenance["occlusion"])
         for name, expected in (("occlusion", recipe.occlusion), ("given_mask", recipe.given_mask)):
             if provenance[name] != expected:
                 raise ConfigError(f"recipe {recipe.source} -> {recipe.target}: the {name} map "
@@ -168,6 +176,9 @@ class FakeGenerator:
         elif self.occlusion_model is not None:
             occlusion_map = self._map(self.occlusion_model(target_image), "occlusion model output")
             provenance["occlusion"] = {"kind": "model", "name": self.occlusion_model.name}
+            digest = getattr(self.occlusion_model, "digest", None)
+            if digest is not None:
+                provenance["occlusion"]["weights"] = digest
         given_mask = None
         if mask is not None:
             given_mask = self._map(mask, "mask")
@@ -214,6 +225,21 @@ class FakeGenerator:
             raise ConfigError("the pipeline has no mask and fusion step: nothing was made")
         return FakeResult(fake=state.fake, mask=np.clip(state.mask, 0.0, 1.0).astype(np.float32),
                           recipe=recipe, source=state.source, target=state.target)
+
+
+def _check_weights(recipe: Recipe, occlusion: dict | None) -> None:
+    """Refuse to replay a recipe whose occlusion model had other weights than this one's; a
+    recipe made before recipes recorded weights is taken as it is (nothing to compare)."""
+    expected = recipe.occlusion
+    if not (expected and occlusion and expected.get("kind") == occlusion.get("kind") == "model"
+            and expected.get("name") == occlusion.get("name")):
+        return
+    if "weights" not in expected:
+        occlusion.pop("weights", None)
+    elif expected["weights"] != occlusion.get("weights"):
+        raise ConfigError(f"recipe {recipe.source} -> {recipe.target} was made with the "
+                          f"occlusion model {expected['name']} of weights {expected['weights']}; "
+                          f"this generator's are {occlusion.get('weights')}")
 
 
 def _describe(image: Image, default: str) -> str:

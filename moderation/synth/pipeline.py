@@ -1,15 +1,88 @@
-"""The default recipes: which operations run, with which probabilities and ranges.
+"""The default recipes: which operations run, with which probabilities and ranges, and the
+pipeline file that holds one.
 
-A pipeline is data (``to_dict``/``node_from_dict``), so a wider recipe for a later training round
-is a JSON file, not a code change.
+A pipeline is data: ``Pipeline(root).save(path)`` writes a JSON file with a format version and
+``Pipeline.load(path)`` reads it back, so a wider recipe for a later training round is a file,
+not a code change (``moderation synth --save-pipeline FILE``, then ``--pipeline FILE``).
 """
 
 from __future__ import annotations
 
-from moderation.synth.compose import OneOf, Sequential, SomeOf
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moderation import __version__
+from moderation.errors import ConfigError
+from moderation.synth.compose import OneOf, Sequential, SomeOf, find_node, node_from_dict
 from moderation.synth.ops import colour, degrade, fusion, geometry, mask, occlusion
 
 MODES = ("pair", "self")
+PIPELINE_FORMAT = "moderation.synth.pipeline"
+PIPELINE_VERSION = 1
+
+
+@dataclass
+class Pipeline:
+    """A whole pipeline as a file: the tree of operations (``root``) and its format version.
+
+    ``FakeGenerator`` takes a ``Pipeline`` or a bare tree alike; the file is what travels (saved
+    beside a training run's checkpoints, passed to ``moderation synth --pipeline``).
+    """
+
+    root: Any
+
+    def find(self, name: str):
+        """The node called ``name`` (a composition's name, an operation's key or a step)."""
+        return find_node(self.root, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": PIPELINE_FORMAT, "version": PIPELINE_VERSION, "library": __version__,
+                "root": self.root.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
+        if not isinstance(data, dict) or data.get("format") != PIPELINE_FORMAT:
+            raise ConfigError(f"not a pipeline: expected a JSON object with \"format\": "
+                              f"{PIPELINE_FORMAT!r}")
+        if data.get("version") != PIPELINE_VERSION:
+            raise ConfigError(f"pipeline version {data.get('version')!r} is not supported "
+                              f"(expected {PIPELINE_VERSION})")
+        if not isinstance(data.get("root"), dict):
+            raise ConfigError("malformed pipeline: \"root\" must be an operation or a "
+                              "composition")
+        try:
+            return cls(node_from_dict(data["root"]))
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"malformed pipeline: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        """Write the pipeline to ``path`` (JSON), atomically; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(self.to_json())
+        partial.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pipeline:
+        """Read a pipeline file; an unreadable or malformed one is a ``ConfigError`` naming it."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not JSON ({exc})") from None
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
 
 def degradations() -> SomeOf:

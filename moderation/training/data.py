@@ -11,6 +11,7 @@ of face A (before blending) stays: it is what makes the blend inconsistent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,9 +25,10 @@ from moderation.errors import ConfigError
 from moderation.faces.crops import CropGeometry, crop_face, crop_matrix
 from moderation.faces.detection import Detection
 from moderation.images import read_image
+from moderation.synth.compose import find_node
 from moderation.synth.functional import degrade as D
 from moderation.synth.generator import FakeGenerator
-from moderation.synth.pipeline import default_pipeline
+from moderation.synth.pipeline import MODES, Pipeline, default_pipeline
 from moderation.training.faces_index import FaceIndex
 
 WORK_SIZE = 256  # the generator's side; LFW photos are 250 px; indexed video regions 256
@@ -118,26 +120,37 @@ class GlobalDegradation:
 def widened_pipeline(mode: str, round_index: int, learned_fusion: float = 0.0):
     """Round 0 is the default recipe; later rounds draw more degradations of A at once and
     deform the mask more often (the method's "wider recipe"). ``learned_fusion`` is the share of
-    fakes fused by the learned network instead of the classical blends."""
+    fakes fused by the learned network instead of the classical blends.
+
+    The steps are found by name (``find_node``), so a recipe whose steps are reordered or
+    nested differently widens the same way."""
     if not 0.0 <= learned_fusion <= 1.0:
         raise ConfigError(f"learned fusion share {learned_fusion!r}: must lie in [0, 1]")
     pipeline = default_pipeline(mode)
     if learned_fusion > 0:
         from moderation.learned.fusion import LearnedFusion
 
-        fusions = pipeline.children[-1]
+        fusions = find_node(pipeline, "fusion")
         classical = sum(child.p for child in fusions.children)
         # OneOf draws children in proportion to p (all in [0, 1]): rescale the classical ones.
         for child in fusions.children:
             child.p = child.p * (1.0 - learned_fusion) / classical
         fusions.children.append(LearnedFusion(p=learned_fusion))
     if round_index:
-        degradations = pipeline.children[1]
+        degradations = find_node(pipeline, "degrade")
         degradations.n = (1, min(len(degradations.children), 3 + round_index))
-        mask_steps = pipeline.children[3]
+        mask_steps = find_node(pipeline, "mask")
         for child in mask_steps.children:
             child.p = min(1.0, child.p + 0.1 * round_index)
     return pipeline
+
+
+def save_pipelines(out: Path, rounds: int, learned_fusion: float = 0.0) -> list[Path]:
+    """Write the pipeline of each mode and round a run draws its fakes from, as pipeline files
+    (``out/pipelines/<mode>_round<r>.json``, readable by ``moderation synth --pipeline``)."""
+    return [Pipeline(widened_pipeline(mode, round_index, learned_fusion)).save(
+                Path(out) / "pipelines" / f"{mode}_round{round_index}.json")
+            for mode in MODES for round_index in range(rounds)]
 
 
 # The seeds' second key was an epoch counter that never left 0: kept, so that a seed draws the

@@ -3,8 +3,9 @@ deepfakes, and while the test AUC is under the target, add fakes of a wider reci
 and train again. No real deepfake is ever trained on.
 
 Everything a run needs is in ``TrainConfig``; the resolved config is saved beside the
-checkpoints, a run resumes from ``last.pt``, and each round's numbers go to ``rounds.json`` and
-``rounds.png``.
+checkpoints (``config.json``), and so are the pipelines its fakes are drawn from
+(``pipelines/<mode>_round<r>.json``); a run resumes from ``last.pt``, and each round's numbers go
+to ``rounds.json`` and ``rounds.png``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from moderation.errors import ConfigError
 from moderation.faces.crops import CropGeometry
 from moderation.synth.recipe import RECIPE_VERSION
 from moderation.training.calibration import Calibration
-from moderation.training.data import FramingJitter, SwapTrainingSet
+from moderation.training.data import FramingJitter, SwapTrainingSet, save_pipelines
 from moderation.training.faces_index import FaceIndex
 
 
@@ -110,6 +111,7 @@ def train(config: TrainConfig, settings=None) -> list[RoundResult]:
     torch.manual_seed(config.seed)
     config.out.mkdir(parents=True, exist_ok=True)
     (config.out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    save_pipelines(config.out, config.rounds, config.learned_fusion)
     index = FaceIndex.load(config.index, config.real_root)
     training_members, validation_members = index.split(config.validation_share)
     detector = detector_config(config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from moderation.detector.checkpoint import (
     load_checkpoint,
     read_config,
     save_checkpoint,
+    state_digest,
 )
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
 from moderation.detector.registry import build_model, list_models, model_spec
@@ -58,8 +60,8 @@ def test_checkpoint_round_trip_carries_its_config(tmp_path):
     model = build_model("mobilenet_v2", pretrained=False)
     save_checkpoint(tmp_path / "a.pt", config, model.state_dict(), {"step": 3})
     loaded, state, extra = load_checkpoint(tmp_path / "a.pt")
-    assert loaded == config and loaded.version == config.version and extra["step"] == 3
-    assert loaded.version != _config(threshold=0.7).version
+    assert loaded == replace(config, weights=state_digest(model.state_dict()))
+    assert extra["step"] == 3 and config.weights is None  # the caller's config is not changed
     with pytest.raises(ModelWeightsMissing, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
@@ -71,7 +73,9 @@ def test_read_config_gives_the_loaded_config_without_torch_or_tensors(tmp_path):
     config = _config(threshold=0.8, metrics={"video_auc": 0.9})
     save_checkpoint(tmp_path / "a.pt", config,
                     build_model("mobilenet_v2", pretrained=False).state_dict())
-    assert read_config(tmp_path / "a.pt") == config
+    # The config as loaded: with the digest of the weights it was saved with.
+    assert read_config(tmp_path / "a.pt") == load_checkpoint(tmp_path / "a.pt")[0]
+    assert read_config(tmp_path / "a.pt").threshold == config.threshold
     shipped = read_config(DEFAULT_CHECKPOINT)
     assert shipped == load_checkpoint(DEFAULT_CHECKPOINT)[0]
     # In a fresh interpreter: the shipped checkpoint's version, and torch never imported.
@@ -104,6 +108,47 @@ def test_read_config_refuses_missing_damaged_and_foreign_files(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
     with pytest.raises(ConfigError, match="not a detector checkpoint of format 1"):
         read_config(tmp_path / "foreign.pt")
+
+def _version(config: DetectorConfig, state: dict, tmp_path, name: str) -> str:
+    save_checkpoint(tmp_path / name, config, state)
+    return load_checkpoint(tmp_path / name)[0].version
+
+
+def test_the_version_names_the_weights_and_preprocessing_not_the_metrics(tmp_path):
+    state = build_model("mobilenet_v2", pretrained=False).state_dict()
+    version = _version(_config(), state, tmp_path, "a.pt")
+    # What does not change a score does not change the version.
+    assert _version(_config(threshold=0.7, metrics={"video_auc": 0.5}, training={"seed": 1}),
+                    state, tmp_path, "b.pt") == version
+    # The weights and the preprocessing do.
+    changed = {k: v.clone() for k, v in state.items()}
+    changed["head.3.bias"] += 1e-3
+    assert _version(_config(), changed, tmp_path, "c.pt") != version
+    other_crop = replace(_config(), crop=CropGeometry(size=160, margin=0.2))
+    assert _version(other_crop, state, tmp_path, "d.pt") != version
+    # The layout tensors are kept in does not.
+    channels_last = {k: v.to(memory_format=torch.channels_last) if v.dim() == 4 else v
+                     for k, v in state.items()}
+    assert state_digest(channels_last) == state_digest(state)
+    with pytest.raises(ConfigError, match="not tied to weights"):
+        _ = _config().version
+
+
+def test_a_checkpoint_whose_tensors_were_replaced_is_refused(tmp_path):
+    model = build_model("mobilenet_v2", pretrained=False)
+    save_checkpoint(tmp_path / "a.pt", _config(), model.state_dict())
+    data = torch.load(tmp_path / "a.pt", weights_only=True)
+    data["state_dict"]["head.3.bias"] += 1.0
+    torch.save(data, tmp_path / "a.pt")
+    with pytest.raises(ConfigError, match="config records weights sha256:.*tensors are sha256:"):
+        load_checkpoint(tmp_path / "a.pt")
+
+
+def test_the_shipped_detector_version_derives_from_its_weights():
+    config, state, _ = load_checkpoint(DEFAULT_CHECKPOINT)
+    assert config.weights == state_digest(state) == (
+        "sha256:df034ce378a881810a59865fddf32e56f869339fdf3cdcef6b45cc9542111000")
+    assert config.version == "mobilenet_v2-7edf4cb5"  # named in MODEL_CARD.md
 
 
 def _track(track, scores, side=150.0):

@@ -9,6 +9,7 @@ import pytest
 from moderation.synth.functional import fusion as F
 from moderation.synth.functional.mask import hull_mask, soften
 from moderation.synth.state import SwapState
+from moderation.weights import file_digest
 from tests.conftest import LFW, LFW_PEOPLE
 
 
@@ -61,3 +62,19 @@ def test_registered_by_name(learned_fusion_module):
     op_class = get_op("fusion/learned")
     assert op_class is learned_fusion_module.LearnedFusion
     assert type(op_from_dict(op_class().to_dict())) is op_class
+
+
+def test_the_recipe_records_the_weights_and_a_replay_with_others_is_refused(
+        learned_fusion_module, swap_state):
+    from moderation.errors import ConfigError
+
+    op = learned_fusion_module.LearnedFusion()
+    params = op.sample(np.random.default_rng(0), swap_state)
+    digest = learned_fusion_module.weights_digest()
+    assert params == {"weights": digest} and digest == file_digest(learned_fusion_module.WEIGHTS)
+    assert digest.startswith("sha256:") and len(digest) == len("sha256:") + 16
+    with pytest.raises(ConfigError, match=f"used weights sha256:0123; .* is {digest}"):
+        op.apply(swap_state, weights="sha256:0123")
+    # A recipe made before recipes recorded the weights (no parameter) still replays.
+    np.testing.assert_array_equal(op.apply(swap_state).fake,
+                                  op.apply(swap_state, **params).fake)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
 from moderation.errors import ConfigError
 from moderation.learned.faces import list_faces, split_of
-from moderation.learned.occlusion import OcclusionNet
+from moderation.learned.occlusion import WEIGHTS, OcclusionNet
 from moderation.synth.generator import FakeGenerator, OcclusionSegmenter, build_segmenter
+from moderation.weights import file_digest
 from tests.conftest import LFW, LFW_PEOPLE
 
 
@@ -54,7 +57,26 @@ def test_never_grows_the_generator_mask(occlusion_net, framed, detector):
         without = plain.make(image, **kwargs)
         with_net = learned.make(image, **kwargs)
         assert (with_net.mask <= without.mask + 1e-6).all()
-        assert with_net.recipe.occlusion == {"kind": "model", "name": "occlusion-unet-v1"}
+        assert with_net.recipe.occlusion == {"kind": "model", "name": "occlusion-unet-v1",
+                                             "weights": file_digest(WEIGHTS)}
+
+
+def test_a_replay_with_other_occlusion_weights_is_refused_naming_both(occlusion_net, framed,
+                                                                     detector):
+    image, landmarks = framed
+    generator = FakeGenerator(mode="self", detector=detector, occlusion_model=occlusion_net)
+    kwargs = {"source_landmarks": landmarks, "framed": True}
+    made = generator.make(image, seed=1, **kwargs)
+    assert occlusion_net.digest.startswith("sha256:") and len(occlusion_net.digest) == 7 + 16
+    again = generator.replay(made.recipe, image, **kwargs)
+    np.testing.assert_array_equal(again.fake, made.fake)
+    recipe = replace(made.recipe, occlusion={**made.recipe.occlusion, "weights": "sha256:0"})
+    with pytest.raises(ConfigError, match=f"of weights sha256:0; this generator's are "
+                                          f"{occlusion_net.digest}"):
+        generator.replay(recipe, image, **kwargs)
+    # A recipe made before recipes recorded weights still replays.
+    old = replace(made.recipe, occlusion={"kind": "model", "name": "occlusion-unet-v1"})
+    np.testing.assert_array_equal(generator.replay(old, image, **kwargs).fake, made.fake)
 
 
 def test_chosen_by_the_name_its_recipes_record(framed, detector):

@@ -64,6 +64,21 @@ def test_same_seed_same_files_and_parallel_workers_agree(lfw_subset, lfw_run, tm
     assert _files(tmp_path) == _files(out)
 
 
+def test_the_default_pipeline_saved_and_read_back_makes_the_same_files(lfw_subset, lfw_run,
+                                                                      tmp_path):
+    out, _ = lfw_run
+    pipeline = tmp_path / "pipeline.json"
+    assert synth("--save-pipeline", str(pipeline)).returncode == 0  # alone: only writes it
+    assert json.loads(pipeline.read_text())["format"] == "moderation.synth.pipeline"
+    again = tmp_path / "again"
+    synth("--real", str(lfw_subset), "--out", str(again), "--count", "6", "--seed", "9",
+          "--size", "128", "--pipeline", str(pipeline))
+    assert _files(again) == _files(out)
+    bad = synth("--real", str(lfw_subset), "--out", str(again), "--pipeline",
+                str(tmp_path / "missing.json"), check=False)
+    assert bad.returncode != 0 and "missing.json: cannot be read" in bad.stderr
+
+
 def test_replay_rebuilds_the_same_files(lfw_run, tmp_path):
     out, _ = lfw_run
     synth("--replay", str(out / "recipes.jsonl"), "--out", str(tmp_path))

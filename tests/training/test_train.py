@@ -13,10 +13,11 @@ import torch
 
 from moderation.config import Settings
 from moderation.detector.boundary import BoundaryModel, boundary_loss
-from moderation.detector.checkpoint import load_checkpoint, save_checkpoint
+from moderation.detector.checkpoint import load_checkpoint, save_checkpoint, state_digest
 from moderation.detector.registry import build_model
 from moderation.errors import ConfigError
-from moderation.synth.compose import _weights
+from moderation.synth.compose import _weights, find_node
+from moderation.synth.pipeline import Pipeline
 from moderation.training import train as training_loop
 from moderation.training.data import SwapTrainingSet, widened_pipeline
 from moderation.training.train import TrainConfig, _initial_weights, detector_config, train
@@ -30,9 +31,20 @@ def small_index(lfw_subset):
 
 
 def _fusion_shares(pipeline) -> dict[str, float]:
-    fusions = pipeline.children[-1]
+    fusions = find_node(pipeline, "fusion")
     return {child.name: float(w) for child, w in zip(fusions.children, _weights(fusions.children),
                                                      strict=True)}
+
+
+# What widened_pipeline made when it edited the recipe by position (children[1], [3], [-1]),
+# keyed "mode-round-learned share": finding the steps by name makes the same pipelines.
+WIDENED = json.loads((Path(__file__).parent / "widened_pipelines.json").read_text())
+
+
+@pytest.mark.parametrize("key", sorted(WIDENED))
+def test_widening_by_name_makes_the_pipelines_widening_by_position_made(key):
+    mode, round_index, share = key.split("-")
+    assert widened_pipeline(mode, int(round_index), float(share)).to_dict() == WIDENED[key]
 
 
 def test_the_default_recipe_has_no_learned_fusion():
@@ -135,6 +147,13 @@ def test_a_training_run_with_the_boundary_head_saves_a_plain_classifier_and_resu
     saved, state, extra = load_checkpoint(tmp_path / "run" / "round0.pt")
     build_model(saved.model, pretrained=False).load_state_dict(state)  # no head weights in it
     assert saved.training["boundary_weight"] == 1.0
+    assert saved.weights == state_digest(state)  # the version derives from these weights
+    # The run's pipelines lie beside its checkpoints, one per mode and round.
+    for mode in ("pair", "self"):
+        for round_index in range(2):
+            path = tmp_path / "run" / "pipelines" / f"{mode}_round{round_index}.json"
+            assert Pipeline.load(path).root.to_dict() == widened_pipeline(
+                mode, round_index).to_dict()
     assert "boundary_head" in load_checkpoint(tmp_path / "run" / "last.pt")[2]
     (first,) = json.loads((tmp_path / "run" / "rounds.json").read_text())
     assert first["steps"] == 2 and np.isfinite(first["train_loss"])
