@@ -21,6 +21,7 @@ from rich.table import Table
 from moderation.config import Settings
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
 from moderation.images import read_image
+from moderation.pipeline import MediaScorer, build_scanner
 from moderation.training.evaluate import evaluate, load_labeled, shortcut_check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,7 +45,8 @@ class Recorder:
 
 
 def measure(path: Path, settings: Settings, crops_for_check) -> tuple[dict, dict]:
-    detector = SwapDetector.load(path, settings)
+    loaded = SwapDetector.load(path)
+    detector = MediaScorer(loaded, build_scanner(settings, loaded))
     recorder = Recorder(detector)
     videos = evaluate(recorder, load_labeled(SHARED / "videos"), crops=False)["tasks"]["swap"]
     crops = evaluate(detector, load_labeled(SHARED / "crops" / "dfdc"), crops=True)

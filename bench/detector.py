@@ -18,6 +18,7 @@ from moderation.config import Settings
 from moderation.detector.inference import SwapDetector
 from moderation.faces.crops import crop_face
 from moderation.images import read_image
+from moderation.pipeline import MediaScorer, build_scanner
 from moderation.synth.bank import list_images
 from moderation.training.evaluate import framing_check, shortcut_check
 
@@ -25,7 +26,7 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 console = Console(width=120)  # keep the tables readable when piped
 
 
-def real_faces(detector: SwapDetector, count: int,
+def real_faces(detector: MediaScorer, count: int,
                seed: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
     """(photo, face box) of LFW photos, the box found by the worker's face detector."""
     root = SHARED / "faces" / "lfw"
@@ -41,13 +42,13 @@ def real_faces(detector: SwapDetector, count: int,
     return faces
 
 
-def real_crops(detector: SwapDetector, count: int, seed: int = 5) -> list[np.ndarray]:
+def real_crops(detector: MediaScorer, count: int, seed: int = 5) -> list[np.ndarray]:
     """Face crops of LFW photos, cut the way the worker cuts them."""
     return [crop_face(image, face, detector.config.crop)
             for image, face in real_faces(detector, count, seed)]
 
 
-def framing(detector: SwapDetector, count: int = 300) -> dict:
+def framing(detector: MediaScorer, count: int = 300) -> dict:
     """The framing check on LFW faces, re-framed as ``moderation score --crops`` re-frames."""
     from moderation.faces.crops import reframe_crop
 
@@ -115,7 +116,8 @@ def main() -> int:
         console.print(f"[red]{SHARED} is absent: the benchmark needs ../shared")
         return 2
     settings = Settings()
-    detector = SwapDetector.load(settings=settings)
+    loaded = SwapDetector.load(settings.detector_checkpoint)
+    detector = MediaScorer(loaded, build_scanner(settings, loaded))
     crops = real_crops(detector, 300)
 
     table = Table(title=f"Detector {detector.version}: {detector.config.model} at "
@@ -135,7 +137,7 @@ def main() -> int:
     table.add_row("whole clip (decode, faces, scores), s on average over "
                   f"{len(clips)} shared clips", f"{(time.perf_counter() - start) / len(clips):.2f}")
 
-    for name, rate in training_rates(detector, settings).items():
+    for name, rate in training_rates(detector.detector, settings).items():
         table.add_row(name, f"{rate:.0f}")
     console.print(table)
 

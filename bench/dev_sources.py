@@ -26,6 +26,7 @@ from tqdm import tqdm
 from moderation.config import Settings
 from moderation.detector.inference import DEFAULT_CHECKPOINT, SwapDetector
 from moderation.errors import InputError
+from moderation.pipeline import MediaScorer, build_scanner
 from moderation.training.plots import Curve, save_curves
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -52,7 +53,7 @@ def dev_items() -> list[tuple[Path, int, str]]:
     return items
 
 
-def measure(detector: SwapDetector, items) -> list[dict]:
+def measure(detector: MediaScorer, items) -> list[dict]:
     rows = []
     for path, label, kind in tqdm(items, desc=detector.version, unit="item"):
         try:
@@ -165,8 +166,9 @@ def main() -> int:
     items = dev_items()
     settings = Settings()
     for checkpoint in args.checkpoints:
-        detector = SwapDetector.load(checkpoint, settings=settings)
-        summary = report(measure(detector, items), detector.threshold,
+        detector = SwapDetector.load(checkpoint)
+        scorer = MediaScorer(detector, build_scanner(settings, detector))
+        summary = report(measure(scorer, items), detector.threshold,
                          args.out / detector.version)
         print_tables(detector.version, summary)
     return 0

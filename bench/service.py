@@ -21,11 +21,11 @@ from sqlalchemy import create_engine, select, text
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the worker package, also where the venv predates it
 
-from moderation.analysis import analyze_video  # noqa: E402
 from moderation.config import Settings  # noqa: E402
 from moderation.db.models import Scan, Verdict  # noqa: E402
 from moderation.db.session import engine_for, session_factory, upgrade  # noqa: E402
 from moderation.db.uploads import register_upload  # noqa: E402
+from moderation.pipeline import analyze  # noqa: E402
 from moderation.service import Moderation  # noqa: E402
 from worker.app import app  # noqa: E402
 from worker.local import LocalWorker, delete_queue  # noqa: E402
@@ -62,11 +62,11 @@ def in_process(settings: Settings, clips: list[Path]) -> tuple[list[float], list
     the bare analysis (no queue, no database) and the service's scan (database, no queue)."""
     service = Moderation(settings)
     detector = service.detector
-    analyze_video(VIDEOS / WARM_UP, detector, None, settings.evidence_per_track)
+    analyze(VIDEOS / WARM_UP, detector, service.scanner, None, settings.evidence_per_track)
     bare, scans = [], []
     for clip in clips:
         start = time.perf_counter()
-        analyze_video(clip, detector, None, settings.evidence_per_track)
+        analyze(clip, detector, service.scanner, None, settings.evidence_per_track)
         bare.append(time.perf_counter() - start)
         (upload_id,) = register(service.sessions, [clip])
         start = time.perf_counter()

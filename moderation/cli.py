@@ -478,14 +478,13 @@ def run_devset(args: argparse.Namespace) -> int:
 def run_score(args: argparse.Namespace) -> int:
     import json
 
-    from moderation.detector.inference import SwapDetector
     from moderation.errors import InputError
 
-    detector = SwapDetector.load(args.checkpoint)
+    scorer = _media_scorer(args.checkpoint)
     failures = 0
     for path in args.paths:
         try:
-            result = detector.score_path(path, crops=args.crops)
+            result = scorer.score_path(path, crops=args.crops)
         except InputError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
@@ -499,11 +498,9 @@ def run_score(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from moderation.detector.inference import SwapDetector
     from moderation.training.evaluate import evaluate, load_labeled
 
-    detector = SwapDetector.load(args.checkpoint)
-    report = evaluate(detector, load_labeled(args.source), crops=args.crops,
+    report = evaluate(_media_scorer(args.checkpoint), load_labeled(args.source), crops=args.crops,
                       threshold=args.threshold, out_dir=args.out)
     for task, numbers in report["tasks"].items():
         print(f"{task}: video AUC {numbers['video']['auc']}, AP {numbers['video']['ap']}; "
@@ -514,14 +511,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _media_scorer(checkpoint: Path | None):
+    """The detector (``checkpoint``, else the configured one) and its face scanner, built from
+    the settings here at the edge."""
+    from moderation.config import get_settings
+    from moderation.detector.inference import SwapDetector, use_threads
+    from moderation.pipeline import MediaScorer, build_scanner
+
+    settings = get_settings()
+    use_threads(settings.torch_threads)
+    detector = SwapDetector.load(checkpoint or settings.detector_checkpoint)
+    return MediaScorer(detector, build_scanner(settings, detector))
+
+
 def run_faces(args: argparse.Namespace) -> int:
     import json
 
     from moderation.config import get_settings
+    from moderation.detector.inference import use_threads
     from moderation.faces.scan import FaceScanner
     from moderation.images import write_png
 
-    scanner = FaceScanner(get_settings())
+    settings = get_settings()
+    use_threads(settings.torch_threads)
+    scanner = FaceScanner(settings)
     result = scanner.scan(args.video, count=args.frames, rate=args.rate,
                           keyframes_only=args.keyframes, keep_crops=args.save_crops is not None)
     if args.save_crops:

@@ -1,6 +1,6 @@
 """Which samples of a track are kept as evidence frames."""
 
-from moderation.analysis import evidence_indices
+from moderation.pipeline import evidence_indices
 
 
 def test_the_best_frames_and_a_strip_over_the_flagged_range():

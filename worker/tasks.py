@@ -9,9 +9,9 @@ from sqlalchemy import select
 from moderation import alerts
 from moderation.db.models import Scan
 from moderation.db.persons import fail_enrolment
-from moderation.db.scans import give_up
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
+from moderation.service import give_up
 from worker.app import ALERT_TASK, app
 from worker.base import TRANSIENT, ModerationTask, is_database_fault, is_transient
 

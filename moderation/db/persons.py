@@ -1,6 +1,7 @@
 """Protected persons: enrolment from photos or a video, consents, removal, and the gallery
 they form.
 
+The descriptors come described (``moderation.enrolment``); this module only stores them.
 Enrolment is idempotent per source file: a descriptor remembers the SHA-256 of the file it was
 read from, and enrolling the same file (or a descriptor equal to one held) again adds nothing.
 From the API it runs as a worker task (``request_enrolment`` then ``run_enrolment``); every
@@ -9,24 +10,16 @@ change is audited with the acting reviewer.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
 
-import cv2
-import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.db.models import Consent, Enrolment, PersonDescriptor, ProtectedPerson, now
 from moderation.db.uploads import audit
-from moderation.errors import InputError, ModerationError, NoFaceFound
-from moderation.faces.identity import Gallery, TrackRule, track_descriptor
-from moderation.faces.scan import FaceScanner
-from moderation.images import IMAGE_SUFFIXES, read_image
-
-REFERENCE_SIDE = 128
+from moderation.errors import InputError, ModerationError
+from moderation.records import Described
 
 
 class UnknownPerson(ModerationError):
@@ -35,69 +28,7 @@ class UnknownPerson(ModerationError):
         self.person = person
 
 
-class Described(NamedTuple):
-    source: str
-    vector: Sequence[float]
-    digest: str | None = None  # SHA-256 of the source file
-    thumbnail: bytes | None = None  # the face, as a small JPEG
-    inner: Sequence[float] | None = None  # the inner face's descriptor (identity.Regions)
-
-
 Describe = Callable[[list[Path]], list[Described]]
-
-
-def file_digest(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(block)
-    return hasher.hexdigest()
-
-
-def describe_sources(scanner: FaceScanner, sources: list[Path]) -> list[Described]:
-    """One descriptor per photo (its largest face) or per video (its longest track), whole
-    and inner face, with the file's digest and a thumbnail of the face."""
-    described = []
-    for source in sources:
-        if Path(source).suffix.lower() in IMAGE_SUFFIXES:
-            image = read_image(source)
-            found = scanner.detector.detect([image])[0]
-            if not found:
-                raise NoFaceFound(str(source), "no face to enrol")
-            face = max(found, key=lambda d: d.side)
-            regions = scanner.describer.describe_regions(image, [scanner.detector.dlib_box(face)])
-            vector, inner = regions.whole[0], regions.inner[0]
-            thumbnail = reference_thumbnail(image, face.box)
-        else:
-            result = scanner.scan(source, keep_crops=False)
-            if not result.tracks:
-                raise NoFaceFound(str(source), "no face to enrol")
-            longest = max(result.tracks, key=lambda t: (len(t.faces), t.median_side))
-            vector = scanner.describe_tracks(result)[longest.id]
-            inner = track_descriptor(result.inner_descriptors[longest.id])
-            faces = result.track_faces(longest.id)
-            face = max(faces, key=lambda f: f.detection.side)
-            thumbnail = reference_thumbnail(result.frames[face.frame].image, face.detection.box)
-        described.append(Described(str(source), vector, file_digest(Path(source)), thumbnail,
-                                   inner))
-    return described
-
-
-def reference_thumbnail(image: np.ndarray, box) -> bytes | None:
-    """The face with a margin, at most ``REFERENCE_SIDE`` pixels a side, as a JPEG."""
-    height, width = image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
-    side = max(x2 - x1, y2 - y1) * 1.5
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    left, top = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
-    right, bottom = int(min(cx + side / 2, width)), int(min(cy + side / 2, height))
-    patch = image[top:bottom, left:right]
-    if patch.size == 0:
-        return None
-    scale = min(1.0, REFERENCE_SIDE / max(patch.shape[:2]))
-    patch = cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return encoded.tobytes() if ok else None
 
 
 def find_person(session: Session, person: str) -> ProtectedPerson:
@@ -291,15 +222,13 @@ def consenting_persons(session: Session, uploader_id: str) -> set[str]:
     return set(rows)
 
 
-def load_gallery(session: Session, rule: TrackRule) -> tuple[Gallery, dict[str, str]]:
-    """The gallery of every protected person's descriptors, matching by ``rule``, and person
-    id -> name."""
-    gallery = Gallery(rule=rule)
-    names = {}
+def enrolled_descriptors(session: Session) -> tuple[list[tuple[str, list, list]],
+                                                     dict[str, str]]:
+    """Every protected person's stored descriptors as ``(person id, whole vectors, inner
+    vectors or None)``, and person id -> name (people without descriptors included)."""
+    rows, names = [], {}
     for person in session.scalars(select(ProtectedPerson)):
         names[person.id] = person.name
-        if person.descriptors:
-            gallery.add(person.id, np.array([d.vector for d in person.descriptors], np.float32),
-                        np.array([d.inner_vector or [np.nan] * len(d.vector)
-                                  for d in person.descriptors], np.float32))
-    return gallery, names
+        rows.append((person.id, [d.vector for d in person.descriptors],
+                     [d.inner_vector for d in person.descriptors]))
+    return rows, names

@@ -1,34 +1,35 @@
-"""Scanning an upload and recording what was found: safe to run twice.
+"""Recording a scan of an upload: safe to run twice.
 
-A scan is keyed by (upload, detector version). Running it again after it finished changes
-nothing; running it again after a crash mid-scan redoes it in place; a new detector version adds
-a scan and a verdict and keeps the older ones as history. The analysis runs outside any
-transaction, so a slow video never holds row locks.
+A scan is keyed by (upload, detector version). ``begin_scan`` marks it running, or answers with
+the verdict of one that already finished; ``record_scan`` stores the analysis and the decision
+it is given and makes that verdict current. Between the two, outside any transaction (so a slow
+video never holds row locks), the caller (``moderation.service``) runs the pipeline and the
+policy: this module knows neither. Running a finished scan again changes nothing; running it
+again after a crash mid-scan redoes it in place; a new detector version adds a scan and a
+verdict and keeps the older ones as history.
 
 Two deliveries of one scan at once (a redelivery, a rescan while the first still analyses) run
-one after the other: each holds a PostgreSQL advisory lock on the upload for its whole scan, so
-the second finds the first's verdict and reuses it. Without that both recorded: the second
-deleted the first verdict, and with it the delivered alert and the review made in between.
+one after the other: each holds a PostgreSQL advisory lock (``scan_lock``) on the upload for its
+whole scan, so the second finds the first's verdict and reuses it. Without that both recorded:
+the second deleted the first verdict, and with it the delivered alert and the review made in
+between.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from moderation.analysis import VideoAnalysis
 from moderation.db.models import Alert, Evidence, FaceTrack, Scan, Upload, Verdict, now
-from moderation.db.persons import consenting_persons, load_gallery
 from moderation.db.uploads import audit, get_upload
-from moderation.errors import InputError
-from moderation.faces.identity import Gallery, TrackRule
-from moderation.policy.decide import Decision, TrackFinding, decide, unprocessable
+from moderation.records import VideoAnalysis
 
 
 @dataclass(frozen=True)
@@ -41,22 +42,26 @@ class ScanOutcome:
     reused: bool  # True when an earlier finished scan answered
 
 
-Analyzer = Callable[[str, Gallery], VideoAnalysis]
+@dataclass(frozen=True)
+class ScanStarted:
+    """A scan marked running: what the caller needs to analyse the upload."""
+
+    scan_id: str
+    source: str
+    uploader_id: str
 
 
-def scan_upload(sessions: sessionmaker[Session], upload_id: str, detector_version: str,
-                analyze: Analyzer, identity_rule: TrackRule,
-                no_match_action: str = "review") -> ScanOutcome:
-    """Scan an upload with ``analyze`` and record the verdict; ``InputError`` from the video
-    (corrupt, no video stream, too long) becomes an ``unprocessable`` verdict."""
-    with scan_lock(sessions, upload_id):
-        return _scan(sessions, upload_id, detector_version, analyze, identity_rule,
-                     no_match_action)
+class Decided(Protocol):
+    """What is recorded of a decision (``policy.decide.Decision`` has it)."""
+
+    decision: str
+    reasons: list[dict]
 
 
-def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str,
-          analyze: Analyzer, identity_rule: TrackRule,
-          no_match_action: str) -> ScanOutcome:
+def begin_scan(sessions: sessionmaker[Session], upload_id: str,
+               detector_version: str) -> ScanStarted | ScanOutcome:
+    """Mark the upload's scan by ``detector_version`` running (created when new); the outcome
+    of that scan instead when it already finished."""
     with sessions() as session, session.begin():
         upload = _locked(session, upload_id)
         scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
@@ -69,49 +74,22 @@ def _scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str
         scan.attempts += 1
         scan.status = "running"
         upload.status = "scanning"
-        source = upload.source
-        gallery, names = load_gallery(session, identity_rule)
         session.flush()
-        scan_id = scan.id
-    try:
-        analysis = analyze(source, gallery)
-    except InputError as exc:
-        return _record(sessions, upload_id, scan_id, None, names, detector_version,
-                       unprocessable(exc.reason, str(exc), detector_version), str(exc))
-    with sessions() as session:
-        consented = consenting_persons(session, get_upload(session, upload_id).uploader_id)
-    findings = [TrackFinding(t.track, *(t.swap_span or (t.start, t.end)), t.score,
-                             t.match.person_id if t.match else None,
-                             names.get(t.match.person_id) if t.match else None,
-                             bool(t.match and t.match.certain
-                                  and t.match.person_id in consented), t.decisive,
-                             t.match.distance if t.match else None,
-                             t.match.certain if t.match else True,
-                             t.match.context_agrees if t.match else None,
-                             t.match.whole_distance if t.match else None)
-                for t in analysis.tracks]
-    decision = decide(findings, analysis.threshold, detector_version, no_match_action)
-    return _record(sessions, upload_id, scan_id, analysis, names, detector_version, decision,
-                   None)
+        return ScanStarted(scan.id, upload.source, upload.uploader_id)
 
 
-def give_up(sessions: sessionmaker[Session], upload_id: str, detector_version: str, code: str,
-            message: str) -> ScanOutcome:
-    """Record an ``unprocessable`` verdict for a scan that cannot finish (it keeps running past
-    the time limit, or keeps killing its process), so the gate answers instead of pending.
-    A scan that finished meanwhile keeps its verdict."""
-    with scan_lock(sessions, upload_id):
-        with sessions() as session, session.begin():
-            _locked(session, upload_id)
-            scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
-                                                     Scan.detector_version == detector_version))
-            if scan is None:
-                scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
-                session.add(scan)
-                session.flush()
-            scan_id = scan.id
-        return _record(sessions, upload_id, scan_id, None, {}, detector_version,
-                       unprocessable(code, message, detector_version), message)
+def open_scan(sessions: sessionmaker[Session], upload_id: str, detector_version: str) -> str:
+    """The id of the upload's scan by ``detector_version``, created when new (to record a scan
+    that cannot finish)."""
+    with sessions() as session, session.begin():
+        _locked(session, upload_id)
+        scan = session.scalar(select(Scan).where(Scan.upload_id == upload_id,
+                                                 Scan.detector_version == detector_version))
+        if scan is None:
+            scan = Scan(upload_id=upload_id, detector_version=detector_version, attempts=0)
+            session.add(scan)
+            session.flush()
+        return scan.id
 
 
 @contextmanager
@@ -158,9 +136,12 @@ def _locked(session: Session, upload_id: str) -> Upload:
     return upload
 
 
-def _record(sessions, upload_id: str, scan_id: str, analysis: VideoAnalysis | None,
-            names: dict[str, str], detector_version: str, decision: Decision,
-            error: str | None) -> ScanOutcome:
+def record_scan(sessions: sessionmaker[Session], upload_id: str, scan_id: str,
+                detector_version: str, decision: Decided, analysis: VideoAnalysis | None = None,
+                error: str | None = None) -> ScanOutcome:
+    """Store ``analysis`` (None when the video could not be analysed, ``error`` saying why)
+    and the verdict of ``decision`` as the upload's current one; a block adds its alert. A scan
+    finished meanwhile keeps its verdict."""
     with sessions() as session, session.begin():
         upload = _locked(session, upload_id)
         scan = session.get(Scan, scan_id)

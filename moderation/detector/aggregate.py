@@ -15,6 +15,8 @@ Background detections (a face on a screen, a pattern on a towel) tend to be smal
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 
 from moderation.detector.scores import TrackScore
@@ -73,3 +75,20 @@ def eligible_tracks(tracks: list[TrackScore], frames: int) -> list[TrackScore]:
 def video_score(tracks: list[TrackScore], frames: int) -> float | None:
     chosen = eligible_tracks(tracks, frames)
     return max(track.score for track in chosen) if chosen else None
+
+
+def track_scores(faces: Iterable[tuple[int, float, float]], sides: Mapping[int, float],
+                 frames: int) -> list[TrackScore]:
+    """Each track's faces and aggregate score, from ``(track, time, score)`` per face in time
+    order; tracks in order of their first face, ``sides`` their median face sides. The one
+    aggregation behind the detector, the cached evaluation set and the calibration."""
+    tracks: dict[int, TrackScore] = {}
+    for track, time, score in faces:
+        found = tracks.get(track)
+        if found is None:
+            found = tracks[track] = TrackScore(track, [], [], sides[track], 0.0)
+        found.times.append(time)
+        found.scores.append(float(score))
+    for found in tracks.values():
+        found.score = track_score(found.scores, frames)
+    return list(tracks.values())

@@ -1,4 +1,8 @@
-"""The trained detector at work: score face crops, photos and videos."""
+"""The trained detector at work: swap probabilities of face crops, and of a scan's tracks.
+
+Finding the faces is not its job: the scanner that crops them (``faces.scan.FaceScanner``, with
+this checkpoint's ``config.crop``) is built beside it at the edge and handed to the pipeline.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +12,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moderation.config import Settings, get_settings
-from moderation.detector.aggregate import track_score, video_score
+from moderation.detector.aggregate import track_scores, video_score
 from moderation.detector.checkpoint import DEFAULT_CHECKPOINT, DetectorConfig, load_checkpoint
 from moderation.detector.preprocess import prepare
 from moderation.detector.registry import build_model
-from moderation.detector.scores import MediaScore, TrackScore
-from moderation.faces.crops import crop_face, detect_padded, reframe_crop
-from moderation.faces.scan import FaceScanner, VideoFaces
-from moderation.images import IMAGE_SUFFIXES, read_image
+from moderation.detector.scores import MediaScore
+from moderation.faces.scan import VideoFaces
 
 BATCH = 64
 
 
-class SwapDetector:
-    """Scores media with a checkpoint; usable wherever a ``Scorer`` is expected."""
+def use_threads(threads: int) -> None:
+    """Torch's intra-op threads for this process: set once, where the process starts."""
+    torch.set_num_threads(threads)
 
-    def __init__(self, config: DetectorConfig, model: torch.nn.Module,
-                 settings: Settings | None = None, scanner: FaceScanner | None = None):
+
+class SwapDetector:
+    """Scores face crops and the tracks of a scan with a checkpoint."""
+
+    def __init__(self, config: DetectorConfig, model: torch.nn.Module):
         self.config = config
         self.model = model.eval().to(memory_format=torch.channels_last)
-        self.settings = settings or get_settings()
-        self._scanner = scanner
         self._frozen: torch.jit.ScriptModule | None = None
 
     @classmethod
-    def load(cls, path: Path | None = None, settings: Settings | None = None) -> SwapDetector:
-        settings = settings or get_settings()
-        path = Path(path or settings.detector_checkpoint or DEFAULT_CHECKPOINT)
-        config, state, _ = load_checkpoint(path)
+    def load(cls, path: str | Path | None = None) -> SwapDetector:
+        """The checkpoint at ``path`` (the shipped one by default)."""
+        config, state, _ = load_checkpoint(Path(path or DEFAULT_CHECKPOINT))
         model = build_model(config.model, pretrained=False)
         model.load_state_dict(state)
-        return cls(config, model, settings)
+        return cls(config, model)
 
     @property
     def threshold(self) -> float:
@@ -49,15 +51,8 @@ class SwapDetector:
     def version(self) -> str:
         return self.config.version
 
-    @property
-    def scanner(self) -> FaceScanner:
-        if self._scanner is None:
-            self._scanner = FaceScanner(self.settings, geometry=self.config.crop)
-        return self._scanner
-
     @torch.inference_mode()
     def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
-        torch.set_num_threads(self.settings.torch_threads)
         scores = []
         for start in range(0, len(crops), BATCH):
             logits = self._inference_model(prepare(crops[start:start + BATCH], self.config))
@@ -75,48 +70,19 @@ class SwapDetector:
                 self._frozen = torch.jit.freeze(torch.jit.trace(self.model, example))
         return self._frozen(example)
 
-    def score_path(self, path: str | Path, crops: bool = False) -> MediaScore:
-        path = Path(path)
-        if crops:
-            # Crops come framed by anyone's detector and margin: re-cut to this checkpoint's.
-            crop = reframe_crop(read_image(path), self.scanner.detector, self.config.crop)
-            (score,) = self.score_crops([crop])
-            return self._result(path, float(score), 1, [float(score)], [])
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return self.score_image(path)
-        return self.score_video(path)
-
-    def score_image(self, path: Path) -> MediaScore:
-        """A photo: each face is scored; one swapped face makes the photo fake."""
-        image = read_image(path)
-        detections = self.scanner.detector.detect([image])[0]
-        if not detections:  # a face cut by the photo's edges (a tight crop) is looked for again
-            detections = detect_padded(image, self.scanner.detector)
-        face_crops = [crop_face(image, d, self.config.crop) for d in detections]
-        scores = [float(s) for s in self.score_crops(face_crops)]
-        return self._result(path, max(scores) if scores else None, len(scores), scores, [])
-
-    def score_video(self, path: Path) -> MediaScore:
-        return self.score_scan(self.scanner.scan(path))
-
     def score_scan(self, result: VideoFaces) -> MediaScore:
         """Score the faces of a scan made with this detector's crop geometry."""
-        path = result.info.path
         faces = [face for frame_faces in result.faces for face in frame_faces]
         scores = self.score_crops([face.crop for face in faces])
-        by_track: dict[int, list[tuple[float, float]]] = {}
-        for face, score in zip(faces, scores, strict=True):
-            by_track.setdefault(face.track, []).append((face.time, float(score)))
-        tracks = []
-        for track in result.tracks:
-            times, track_scores = zip(*by_track[track.id], strict=True)
-            tracks.append(TrackScore(track.id, list(times), list(track_scores),
-                                     track.median_side,
-                                     track_score(list(track_scores), len(result.frames))))
-        score = video_score(tracks, len(result.frames))
-        return self._result(path, score, len(faces), [float(s) for s in scores], tracks)
+        frames = len(result.frames)
+        tracks = track_scores(((face.track, face.time, score)
+                               for face, score in zip(faces, scores, strict=True)),
+                              {track.id: track.median_side for track in result.tracks}, frames)
+        return self.result(result.info.path, video_score(tracks, frames), len(faces),
+                           [float(s) for s in scores], tracks)
 
-    def _result(self, path, score, faces, frame_scores, tracks) -> MediaScore:
+    def result(self, path, score, faces, frame_scores, tracks) -> MediaScore:
+        """A ``MediaScore`` labelled by this detector's threshold."""
         if score is None:
             label = "no_face"
         else:

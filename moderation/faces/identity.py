@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from moderation.config import get_settings
 from moderation.faces.landmarks import LandmarkDetector, dlib_model_path
 
 MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -177,7 +176,7 @@ class Gallery:
 
     def __init__(self, threshold: float | None = None, rule: TrackRule | None = None):
         if threshold is None:
-            threshold = rule.threshold if rule is not None else get_settings().identity_threshold
+            threshold = (rule or TrackRule()).threshold
         self.threshold = threshold
         if not self.threshold > 0:
             raise ValueError(f"the threshold must be positive, got {self.threshold}")

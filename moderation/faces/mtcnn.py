@@ -53,7 +53,6 @@ class MtcnnDetector(FaceDetector):
     def __init__(self, settings: Settings):
         from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
-        torch.set_num_threads(settings.torch_threads)
         self.pnet, self.rnet, self.onet = PNet().eval(), RNet().eval(), ONet().eval()
         self.max_side = settings.detection_max_side
         self.min_face_px = settings.min_face_px

@@ -122,7 +122,6 @@ class RetinaFaceDetector(FaceDetector):
             raise ModelWeightsMissing(
                 f"{path} does not hold RetinaFace ResNet-50 weights ({error})") from error
         self._net.eval()
-        torch.set_num_threads(settings.torch_threads)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         for image in images:

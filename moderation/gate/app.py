@@ -49,7 +49,7 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None,
                           if enqueue_enrolment is None else enqueue_enrolment,
                           tokens=Tokens(settings.api_token, service.sessions),
                           review_sessions=ReviewSessions(service.sessions),
-                          thresholds=DetectorThresholds(settings),
+                          thresholds=DetectorThresholds(),
                           templates=review.make_templates())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.state.readiness = health.Readiness.from_settings(settings, service.sessions)

@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from moderation.config import get_settings
 from moderation.errors import ModerationError
+from moderation.faces.scan import FaceScanner
 from moderation.learned.occlusion import WEIGHTS, OcclusionNet
 
 TILE = 128
@@ -30,13 +32,10 @@ class ClipOcclusion:
     examples: list[tuple[np.ndarray, np.ndarray]]  # (crop, map) pairs to show
 
 
-def occlusion_on_clips(paths: list[Path], net: OcclusionNet,
+def occlusion_on_clips(paths: list[Path], net: OcclusionNet, scanner: FaceScanner,
                        examples: int = 4) -> list[ClipOcclusion]:
-    """Scan each clip as the worker does and run the net on every face crop."""
-    from moderation.config import get_settings
-    from moderation.faces.scan import FaceScanner
-
-    scanner = FaceScanner(get_settings())
+    """Scan each clip with ``scanner`` (as the worker does) and run the net on every face
+    crop."""
     threshold = net.config["threshold"]
     results = []
     for path in tqdm(paths, desc="clips", unit="clip"):
@@ -86,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no such video: {', '.join(missing)}", file=sys.stderr)
         return 2
     try:
-        results = occlusion_on_clips(args.videos, OcclusionNet(args.weights), args.examples)
+        results = occlusion_on_clips(args.videos, OcclusionNet(args.weights),
+                                     FaceScanner(get_settings()), args.examples)
     except ModerationError as error:  # an unreadable video names itself
         print(f"error: {error}", file=sys.stderr)
         return 2

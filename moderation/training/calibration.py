@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from moderation.detector.aggregate import track_score, video_score
-from moderation.detector.scores import TrackScore
+from moderation.detector.aggregate import track_scores, video_score
 from moderation.errors import ModerationError
 from moderation.training.evaluate import VIDEO_SUFFIXES
 
@@ -94,12 +93,9 @@ def video_scores(clip: ClipFaces, scores: np.ndarray, frames_per_video: int,
     results = []
     for name, frames in views:
         chosen = set(int(f) for f in frames)
-        by_track: dict[int, list[float]] = {}
-        for frame, track, score in zip(clip.frame_of, clip.tracks, scores, strict=True):
-            if frame in chosen:
-                by_track.setdefault(track, []).append(float(score))
-        tracks = [TrackScore(t, [], s, clip.sides[t], track_score(s, len(chosen)))
-                  for t, s in by_track.items()]
+        tracks = track_scores(((track, float(frame), score) for frame, track, score
+                               in zip(clip.frame_of, clip.tracks, scores, strict=True)
+                               if frame in chosen), clip.sides, len(chosen))
         score = video_score(tracks, len(chosen))
         if score is not None:
             results.append((name, score))

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from moderation.config import Settings
-from moderation.detector.aggregate import track_score, video_score
+from moderation.detector.aggregate import track_scores, video_score
 from moderation.detector.checkpoint import DetectorConfig
 from moderation.detector.preprocess import prepare
-from moderation.detector.scores import MediaScore, TrackScore
+from moderation.detector.scores import MediaScore
 from moderation.faces.crops import CropGeometry
 from moderation.images import read_image
 from moderation.training.evaluate import VIDEO_SUFFIXES, LabeledItem, load_labeled
@@ -92,17 +92,11 @@ class CachedScorer:
             return MediaScore(path, float(score), "", 1, [float(score)])
         faces = entry["faces"]
         scores = self.score_crops([read_image(self.folder / f["file"]) for f in faces])
-        tracks: dict[int, TrackScore] = {}
-        for face, score in zip(faces, scores, strict=True):
-            track = tracks.setdefault(face["track"], TrackScore(face["track"], [], [],
-                                                                face["side"], 0.0))
-            track.times.append(face["time"])
-            track.scores.append(float(score))
-        for track in tracks.values():
-            track.score = track_score(track.scores, entry["frames"])
-        score = video_score(list(tracks.values()), entry["frames"])
-        return MediaScore(path, score, "", len(faces), [float(s) for s in scores],
-                          list(tracks.values()))
+        tracks = track_scores(((f["track"], f["time"], s)
+                               for f, s in zip(faces, scores, strict=True)),
+                              {f["track"]: f["side"] for f in faces}, entry["frames"])
+        score = video_score(tracks, entry["frames"])
+        return MediaScore(path, score, "", len(faces), [float(s) for s in scores], tracks)
 
 
 def split_items(items: list[LabeledItem]) -> tuple[list[LabeledItem], list[LabeledItem]]:

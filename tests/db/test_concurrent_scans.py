@@ -9,10 +9,10 @@ import time
 
 from sqlalchemy import func, select
 
-from moderation.db import scans
+from moderation import service
 from moderation.db.models import Alert, Review, Verdict
-from moderation.db.scans import scan_upload
 from moderation.db.uploads import gate_answer, record_review
+from moderation.service import scan_upload
 from tests.db.test_scans import RULE, StandInAnalysis, _person, _upload
 
 
@@ -79,7 +79,7 @@ def test_a_review_made_while_a_late_delivery_analyses_is_kept(sessions):
     upload = _upload(sessions)
     late = HeldAnalysis()
     # Past the advisory lock, straight into the scan: the race the lock normally prevents.
-    thread, result = _run(scans._scan, sessions, upload, "v1", late, RULE, "review")
+    thread, result = _run(service._scan, sessions, upload, "v1", late, RULE, "review")
     assert late.started.wait(30)
     first = scan_upload(sessions, upload, "v1", StandInAnalysis(), RULE)
     assert first.decision == "block"

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, select
 
 from moderation.alerts import DeliveryFailed, deliver_alert
-from moderation.analysis import TrackAnalysis, VideoAnalysis
 from moderation.db.models import Alert, AuditLog, Evidence, FaceTrack, Scan, Verdict
 from moderation.db.persons import enroll, grant_consent
-from moderation.db.scans import scan_upload
 from moderation.db.uploads import gate_answer, may_publish, record_review, register_upload
 from moderation.errors import CorruptVideo
 from moderation.faces.identity import Match, TrackRule
+from moderation.records import TrackAnalysis, VideoAnalysis
+from moderation.service import scan_upload
 
 RULE = TrackRule()
 
@@ -178,7 +178,7 @@ def test_alerts_are_posted_at_most_once(sessions):
 
 
 def test_giving_up_records_an_unprocessable_verdict(sessions):
-    from moderation.db.scans import give_up
+    from moderation.service import give_up
 
     upload = _upload(sessions)
     outcome = give_up(sessions, upload, "v1", "too_slow", "The scan ran past its time limit.")

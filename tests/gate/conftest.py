@@ -104,9 +104,9 @@ def add_upload(sessions, source="/videos/clip.mp4", uploader="u1") -> str:
 
 def add_verdict(sessions, upload_id: str, decision: str, detector_version: str = "v-test",
                 score: float = 0.999, thumbnail: bytes = b"\xff\xd8jpeg",
-                person_id: str | None = None) -> str:
+                person_id: str | None = None, threshold: float | None = None) -> str:
     """A finished scan with one swapped track (scores over time, two evidence frames) and its
-    verdict, which becomes the current one."""
+    verdict, which becomes the current one; ``threshold`` is the one the verdict records."""
     with sessions() as session, session.begin():
         session.query(Verdict).filter(Verdict.upload_id == upload_id).update(
             {"is_current": False})
@@ -125,7 +125,8 @@ def add_verdict(sessions, upload_id: str, decision: str, detector_version: str =
                         decision, "no_swap_detected"),
                     "message": f"Stand-in reason for a {decision} verdict.", "track": 0}]
         verdict = Verdict(upload_id=upload_id, scan_id=scan.id, decision=decision, score=score,
-                          detector_version=detector_version, reasons=reasons)
+                          threshold=threshold, detector_version=detector_version,
+                          reasons=reasons)
         session.add(verdict)
         session.query(Upload).filter(Upload.id == upload_id).update({"status": "done"})
         session.flush()

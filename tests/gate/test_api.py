@@ -144,6 +144,7 @@ def test_upload_detail_for_reviewers_tools(client, sessions, detector_config, th
     person = add_person(sessions)
     upload = add_upload(sessions, uploader="u7")
     verdict = add_verdict(sessions, upload, "block", detector_config.version,
+                          threshold=detector_config.threshold,
                           thumbnail=thumbnail, person_id=person)
     client.post(f"/v1/uploads/{upload}/review", headers=AUTH,
                 json={"decision": "block", "reviewer": "rita"})

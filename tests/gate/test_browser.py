@@ -65,7 +65,8 @@ def live_server(settings, queue, sessions, access_log):
 @pytest.fixture()
 def flagged_upload(sessions, detector_config, thumbnail):
     upload = add_upload(sessions, source="/videos/flagged-in-browser.mp4")
-    add_verdict(sessions, upload, "review", detector_config.version, thumbnail=thumbnail)
+    add_verdict(sessions, upload, "review", detector_config.version,
+                threshold=detector_config.threshold, thumbnail=thumbnail)
     return upload
 
 
@@ -76,7 +77,8 @@ def matched_upload(sessions, detector_config, thumbnail):
     with sessions() as session, session.begin():
         session.get(ProtectedPerson, person).reference_image = thumbnail
     upload = add_upload(sessions, source="/videos/ann-swapped.mp4")
-    add_verdict(sessions, upload, "block", detector_config.version, thumbnail=thumbnail,
+    add_verdict(sessions, upload, "block", detector_config.version,
+                threshold=detector_config.threshold, thumbnail=thumbnail,
                 person_id=person)
     return upload, person
 

@@ -163,8 +163,9 @@ def test_enrolling_the_same_files_again_adds_their_inner_faces(sessions):
     then matches them by inner faces."""
     import numpy as np
 
-    from moderation.db.persons import enroll, load_gallery
+    from moderation.db.persons import enroll
     from moderation.faces.identity import TrackRule
+    from moderation.service import load_gallery
 
     whole = [0.1] * 128
     with sessions() as session, session.begin():

@@ -20,11 +20,14 @@ def flagged(sessions, detector_config, thumbnail):
     ids = {}
     for name in ("allowed", "pending", "review", "block", "reviewed"):
         ids[name] = add_upload(sessions, source=f"/videos/{name}.mp4")
-    add_verdict(sessions, ids["allowed"], "allow", detector_config.version, score=0.1,
+    add_verdict(sessions, ids["allowed"], "allow", detector_config.version,
+                threshold=detector_config.threshold, score=0.1,
                 thumbnail=thumbnail)
-    add_verdict(sessions, ids["review"], "review", detector_config.version, thumbnail=thumbnail)
+    add_verdict(sessions, ids["review"], "review", detector_config.version,
+                threshold=detector_config.threshold, thumbnail=thumbnail)
     add_verdict(sessions, ids["block"], "block", "an-older-detector", thumbnail=thumbnail)
-    add_verdict(sessions, ids["reviewed"], "allow", detector_config.version, score=0.1)
+    add_verdict(sessions, ids["reviewed"], "allow", detector_config.version,
+                threshold=detector_config.threshold, score=0.1)
     with sessions() as session, session.begin():
         session.add(Review(upload_id=ids["reviewed"], reviewer="rita", decision="block"))
     return ids
@@ -231,7 +234,8 @@ def test_a_matched_track_shows_the_reference_face_the_distance_and_the_flagged_s
     with sessions() as session, session.begin():
         session.get(ProtectedPerson, person).reference_image = thumbnail
     upload = add_upload(sessions, source="/videos/ann.mp4")
-    add_verdict(sessions, upload, "block", detector_config.version, thumbnail=thumbnail,
+    add_verdict(sessions, upload, "block", detector_config.version,
+                threshold=detector_config.threshold, thumbnail=thumbnail,
                 person_id=person)
     with sessions() as session, session.begin():  # one frame after the flagged range
         track = session.scalar(select(FaceTrack).join(Scan).where(Scan.upload_id == upload))

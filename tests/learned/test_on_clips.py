@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import pytest
 
+from moderation.config import Settings
+from moderation.faces.scan import FaceScanner
 from moderation.learned import on_clips
 from tests.conftest import SHARED
 
@@ -20,7 +22,8 @@ def clip():
 
 @pytest.mark.shared
 def test_scans_a_real_clip_and_saves_a_picture(clip, occlusion_net, tmp_path):
-    (result,) = on_clips.occlusion_on_clips([clip], occlusion_net, examples=3)
+    (result,) = on_clips.occlusion_on_clips([clip], occlusion_net, FaceScanner(Settings()),
+                                            examples=3)
     assert result.faces >= 30 and len(result.examples) == 3
     # a studio presenter with nothing in front of her face: little is marked
     assert 0.0 <= result.marked_share < 0.1

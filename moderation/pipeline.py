@@ -1,20 +1,30 @@
-"""Everything the moderation service learns from one video, before it touches the database:
-the swap score of each track, whom each decisive track's face matches, and evidence frames."""
+"""upload -> frames -> faces -> scores -> identities: everything learnt from one video before
+anything is stored or decided. No SQL, no queue, no HTTP: the service hands in the detector,
+the scanner and the gallery it built at the edge, and takes the ``VideoAnalysis`` on to the
+policy and the database."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
+from moderation.config import Settings
 from moderation.detector.aggregate import eligible_tracks, swap_span
 from moderation.detector.inference import SwapDetector
+from moderation.detector.scores import MediaScore
 from moderation.errors import AnalysisFailed
-from moderation.faces.identity import Gallery, Match
+from moderation.faces.crops import crop_face, detect_padded, reframe_crop
+from moderation.faces.identity import Gallery
+from moderation.faces.scan import FaceScanner
+from moderation.images import IMAGE_SUFFIXES, read_image
+from moderation.records import TrackAnalysis, VideoAnalysis
+
+__all__ = ["ANALYSIS_FAULTS", "MediaScorer", "TrackAnalysis", "VideoAnalysis", "analyze",
+           "build_scanner", "evidence_indices"]
 
 log = logging.getLogger(__name__)
 
@@ -30,51 +40,27 @@ ANALYSIS_FAULTS: tuple[type[BaseException], ...] = (
     AssertionError, cv2.error, av.error.FFmpegError)
 
 
-@dataclass
-class TrackAnalysis:
-    track: int
-    start: float
-    end: float
-    score: float
-    median_side: float
-    times: list[float]
-    scores: list[float]
-    decisive: bool
-    match: Match | None = None
-    evidence: list[tuple[float, float, bytes]] = field(default_factory=list)  # time, score, JPEG
-    # From the first to the last swapped-looking face of the track's best run; None when the
-    # track does not look swapped. A swap may fill only part of a track.
-    swap_span: tuple[float, float] | None = None
+def build_scanner(settings: Settings, detector: SwapDetector) -> FaceScanner:
+    """The face scanner that crops faces the way ``detector``'s checkpoint was trained on."""
+    return FaceScanner(settings, geometry=detector.config.crop)
 
 
-@dataclass
-class VideoAnalysis:
-    path: str
-    detector_version: str
-    threshold: float
-    score: float | None
-    frames: int
-    tracks: list[TrackAnalysis]
-    timings: dict[str, float]
-
-
-def analyze_video(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
-                  evidence_per_track: int = 3) -> VideoAnalysis:
+def analyze(path: str | Path, detector: SwapDetector, scanner: FaceScanner,
+            gallery: Gallery | None, evidence_per_track: int = 3) -> VideoAnalysis:
     """Scan, score, identify the decisive tracks against ``gallery`` and keep evidence.
 
     Raises ``InputError`` for a video that cannot be used, ``AnalysisFailed`` (naming the
     error's type, never its traceback, which goes to the log) for one the pipeline broke on."""
     try:
-        return _analyze(path, detector, gallery, evidence_per_track)
+        return _analyze(path, detector, scanner, gallery, evidence_per_track)
     except ANALYSIS_FAULTS as exc:
         log.warning("analysis of %s failed", path, exc_info=True)
         raise AnalysisFailed(str(path), f"its content could not be analysed "
                                         f"({type(exc).__name__})") from exc
 
 
-def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
-             evidence_per_track: int) -> VideoAnalysis:
-    scanner = detector.scanner
+def _analyze(path: str | Path, detector: SwapDetector, scanner: FaceScanner,
+             gallery: Gallery | None, evidence_per_track: int) -> VideoAnalysis:
     result = scanner.scan(path)
     scored = detector.score_scan(result)
     frames = len(result.frames)
@@ -103,6 +89,57 @@ def _analyze(path: str | Path, detector: SwapDetector, gallery: Gallery | None,
         tracks.append(analysis)
     return VideoAnalysis(str(path), detector.version, detector.threshold, scored.score,
                          len(result.frames), tracks, dict(result.timings))
+
+
+class MediaScorer:
+    """A photo, a face crop or a video scored end to end: the scanner finds and crops the
+    faces, the detector scores them. Usable wherever a ``Scorer`` is expected (evaluation, the
+    ``moderation score`` command)."""
+
+    def __init__(self, detector: SwapDetector, scanner: FaceScanner):
+        self.detector, self.scanner = detector, scanner
+
+    @property
+    def threshold(self) -> float:
+        return self.detector.threshold
+
+    @property
+    def version(self) -> str:
+        return self.detector.version
+
+    @property
+    def config(self):
+        """The checkpoint's ``DetectorConfig`` (crop geometry, input size, threshold)."""
+        return self.detector.config
+
+    def score_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+        return self.detector.score_crops(crops)
+
+    def score_path(self, path: str | Path, crops: bool = False) -> MediaScore:
+        path = Path(path)
+        if crops:
+            # Crops come framed by anyone's detector and margin: re-cut to this checkpoint's.
+            crop = reframe_crop(read_image(path), self.scanner.detector,
+                                self.detector.config.crop)
+            (score,) = self.detector.score_crops([crop])
+            return self.detector.result(path, float(score), 1, [float(score)], [])
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return self.score_image(path)
+        return self.score_video(path)
+
+    def score_image(self, path: Path) -> MediaScore:
+        """A photo: each face is scored; one swapped face makes the photo fake."""
+        image = read_image(path)
+        detections = self.scanner.detector.detect([image])[0]
+        if not detections:  # a face cut by the photo's edges (a tight crop) is looked for again
+            detections = detect_padded(image, self.scanner.detector)
+        face_crops = [crop_face(image, d, self.detector.config.crop) for d in detections]
+        scores = [float(s) for s in self.detector.score_crops(face_crops)]
+        return self.detector.result(path, max(scores) if scores else None, len(scores),
+                                    scores, [])
+
+    def score_video(self, path: str | Path) -> MediaScore:
+        return self.detector.score_scan(self.scanner.scan(path))
 
 
 def evidence_indices(scores: list[float], threshold: float, best: int,
