@@ -110,14 +110,17 @@ def make_handler(fmt: str, stream=None) -> logging.Handler:
 
 def configure_logging(settings: Settings, interactive: bool = False,
                       level: str | int | None = None) -> logging.Handler:
-    """Replace the root logger's handlers with one on stderr in the configured format; every
-    other logger (Celery's, uvicorn's, ours) propagates to it. ``level`` overrides the
-    settings' (the worker's ``-l``)."""
+    """Put one handler on stderr, in the configured format, on the root logger (replacing the
+    one an earlier call put there; handlers of others, pytest's say, stay); every other logger
+    (Celery's, uvicorn's, ours) propagates to it. ``level`` overrides the settings' (the
+    worker's ``-l``)."""
     fmt, default_level = resolve(settings, interactive)
     handler = make_handler(fmt)
+    handler._moderation = True
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if getattr(old, "_moderation", False):
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level if level is not None else default_level)
     # Their own handlers would print each line a second time, in their own format.
