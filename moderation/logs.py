@@ -54,6 +54,10 @@ class ContextFilter(logging.Filter):
         for key, value in _context.get().items():
             if not hasattr(record, key):
                 setattr(record, key, value)
+        data = getattr(record, "data", None)
+        if getattr(record, "task_id", None) is None and isinstance(data, dict) and "id" in data:
+            # Celery's own lines about a task (received, succeeded, failed) outside its run.
+            record.task_id = data["id"]
         for key in FIELDS:
             if not hasattr(record, key):
                 setattr(record, key, None)
@@ -123,6 +127,7 @@ def configure_logging(settings: Settings, interactive: bool = False,
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level if level is not None else default_level)
+    logging.captureWarnings(True)  # a warning is a line in the same format
     # Their own handlers would print each line a second time, in their own format.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "celery.task",
                  "celery.redirected"):

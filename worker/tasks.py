@@ -77,12 +77,13 @@ def scan_upload(self: ScanTask, upload_id: str) -> dict | None:
         _give_up(self, upload_id, version, code, message)
         return None
     self.note(decision=outcome.decision, reused=outcome.reused)
-    if not outcome.reused:
-        timings = dict(_scan_timings(service, upload_id, version))
-        timings["database"] = database[0]
-        self.note(timings=timings)
-    self.log.info("verdict %s%s", outcome.decision,
-                  " (reused: scanned before)" if outcome.reused else "")
+    with log_stage("verdict"):
+        if not outcome.reused:
+            timings = dict(_scan_timings(service, upload_id, version))
+            timings["database"] = database[0]
+            self.note(timings=timings)
+        self.log.info("verdict %s%s", outcome.decision,
+                      " (reused: scanned before)" if outcome.reused else "")
     # scan() returned, so the verdict and its alert are committed: the follow-up can see them.
     if outcome.alert_id is not None and self.settings.webhook_url:
         with log_stage("alert"):
