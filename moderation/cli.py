@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command != "serve":
+            _interactive_logging()
         return args.handler(args)
     except ModerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -29,6 +31,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+def _interactive_logging() -> None:
+    """Text lines at WARNING unless the settings say otherwise (README: Observability);
+    ``serve`` configures a service's logging instead."""
+    from moderation.config import get_settings
+    from moderation.errors import ConfigError
+    from moderation.logs import configure_logging
+
+    try:
+        settings = get_settings()
+    except ConfigError:
+        return  # the command reports it if it needs the settings; synth, say, does not
+    configure_logging(settings, interactive=True)
 
 
 def unreachable_service(exc: Exception) -> str | None:
@@ -395,11 +411,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from moderation.config import get_settings
     from moderation.gate.app import create_app
+    from moderation.logs import configure_logging
 
     settings = get_settings()
     if not settings.api_token:
         raise ModerationError("set MODERATION_API_TOKEN: the API refuses to run without a token")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    # A service's logging (JSON by default), uvicorn's loggers included: it configures none.
+    configure_logging(settings, interactive=False)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
     return 0
 
 

@@ -127,6 +127,23 @@ class Settings(BaseSettings):
     evidence_per_track: int = Field(default=3, ge=0, le=20, description="Best-scored evidence "
                                     "frames kept per track (a strip of the flagged range besides).")
 
+    # Observability (README: Observability).
+    log_format: str = Field(
+        default="", pattern="^(|json|text)$", description="Log lines as `json` (one object a "
+        "line with upload_id, task_id and stage) or `text`; empty: json for the worker and "
+        "the API, text for other CLI commands.")
+    log_level: str = Field(
+        default="", pattern="^(|(?i:debug|info|warning|error|critical))$", description=(
+        "Lowest level logged; empty: INFO for the worker and the API (a worker's `-l` wins), "
+        "WARNING for other CLI commands."))
+    worker_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Port on which a worker serves its Prometheus "
+        "metrics (all its pool processes together); 0 serves none.")
+    worker_metrics_dir: Path | None = Field(
+        default=None, description="Folder where a worker's pool processes keep their metric "
+        "files (prometheus_client's multiprocess mode), emptied when the worker starts; a new "
+        "temporary folder when unset. One folder per worker.")
+
     # Identity: dlib's 128-d descriptors. A video track is an enrolled person when its
     # descriptor lies under the threshold, the next person is the margin farther, and that
     # share of its faces agree (``faces.identity.TrackRule``; calibrated on video faces by

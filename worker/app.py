@@ -8,7 +8,9 @@ environment directly). Scans and enrolments go to ``settings.queue``, alert deli
 
 from __future__ import annotations
 
-from celery import Celery
+import os
+
+from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from moderation.config import Settings, get_settings
@@ -59,8 +61,42 @@ def create_app(settings: Settings | None = None) -> Celery:
         # Redis redelivers an unacknowledged message after this long, also while it is still
         # running or waiting for its retry countdown: keep it well above both.
         broker_transport_options={"visibility_timeout": max(3600, 4 * hard)},
+        # Task events on by default, so `celery events` and Flower see tasks without -E; the
+        # sent event also covers what this app sends (alerts, retries).
+        worker_send_task_events=True,
+        task_send_sent_event=True,
     )
     return app
+
+
+# Logging is ours (moderation.logs), in the main process and, inherited, in the pool's; the
+# receiver's presence tells Celery to configure none of its own. `-l` sets the level.
+@signals.setup_logging.connect(dispatch_uid="moderation.logging")
+def _setup_logging(loglevel=None, **_kwargs) -> None:
+    from moderation.logs import configure_logging
+
+    configure_logging(get_settings(), level=loglevel)
+
+
+@signals.worker_init.connect(dispatch_uid="moderation.metrics")
+def _start_metrics(sender=None, **_kwargs) -> None:
+    from worker.metrics import start_exporter
+
+    start_exporter(get_settings(), sender.app if sender is not None else app)
+
+
+@signals.worker_process_shutdown.connect(dispatch_uid="moderation.metrics.exit")
+def _process_exited(pid=None, **_kwargs) -> None:
+    from worker.metrics import process_exited
+
+    process_exited(pid or os.getpid())
+
+
+@signals.worker_shutdown.connect(dispatch_uid="moderation.metrics.stop")
+def _stop_metrics(**_kwargs) -> None:
+    from worker.metrics import stop_exporter
+
+    stop_exporter()
 
 
 app = create_app()

@@ -1,11 +1,13 @@
-"""The base class of every task: one moderation service per worker process, log lines that name
-the upload or alert at hand, and sorting errors into "retry later" and "give up"."""
+"""The base class of every task: one moderation service per worker process, log context (the
+upload or alert at hand and the task's id on every line, ``moderation.logs``), the metrics every
+task has (``worker.metrics``), and sorting errors into "retry later" and "give up"."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 import os
+import time
 from contextvars import ContextVar
 
 import amqp.exceptions
@@ -21,7 +23,9 @@ from moderation.alerts import DeliveryFailed
 from moderation.config import Settings, get_settings
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, InputError, ModelWeightsMissing, SourceMissing
+from moderation.logs import current_context, log_context
 from moderation.service import Moderation
+from worker.metrics import WorkerMetrics, metrics, watch_database
 
 logger = get_task_logger("worker")
 
@@ -76,15 +80,17 @@ def is_database_fault(exc: BaseException) -> bool:
         isinstance(exc, sa.DBAPIError) and exc.connection_invalidated)
 
 
-_context: ContextVar[dict | None] = ContextVar("task_log_context", default=None)
+# Named in the message too, so that a line reads (and greps) the same in either log format.
+PREFIXED = ("upload_id", "alert_id", "enrolment_id")
 
 
 class ContextAdapter(logging.LoggerAdapter):
     """Prefixes every message with the task's ids (``upload=... alert=...``) and adds them to
-    the record's ``extra`` for structured handlers."""
+    the record's ``extra`` (the log filter adds the rest of the context: task id, stage)."""
 
     def process(self, msg, kwargs):
-        context = _context.get() or {}
+        context = {key: value for key, value in current_context().items()
+                   if key in PREFIXED}
         kwargs.setdefault("extra", {}).update(context)
         prefix = " ".join(f"{key.removesuffix('_id')}={value}" for key, value in context.items())
         return (f"{prefix}: {msg}" if prefix else msg), kwargs
@@ -94,6 +100,10 @@ class ContextAdapter(logging.LoggerAdapter):
 # process that runs tasks, never in the parent before the pool forks: a forked copy would share
 # the parent's database connections.
 _services: dict[int, Moderation] = {}
+
+
+_GAVE_UP = object()  # what _run returns for a permanent error it logged
+_noted: ContextVar[dict | None] = ContextVar("task_noted", default=None)
 
 
 class ModerationTask(celery.Task):
@@ -115,8 +125,14 @@ class ModerationTask(celery.Task):
     def service(self) -> Moderation:
         pid = os.getpid()
         if pid not in _services:
-            _services[pid] = Moderation(self.settings)
+            service = Moderation(self.settings)
+            watch_database(service.sessions.kw["bind"])
+            _services[pid] = service
         return _services[pid]
+
+    @property
+    def metrics(self) -> WorkerMetrics:
+        return metrics()
 
     @property
     def log(self) -> ContextAdapter:
@@ -124,12 +140,41 @@ class ModerationTask(celery.Task):
 
     def __call__(self, *args, **kwargs):
         bound = inspect.signature(self.run).bind_partial(*args, **kwargs).arguments
-        token = _context.set({key: bound[key] for key in self.context_keys if key in bound})
+        context = {key: bound[key] for key in self.context_keys if key in bound}
+        started = time.perf_counter()
+        result = "error"
+        noted: dict = {}
+        token = _noted.set(noted)
+        with log_context(task=self.name, task_id=self.request.id, **context):
+            try:
+                value = self._run(*args, **kwargs)
+                result = "success" if value is not _GAVE_UP else "gave_up"
+                return None if value is _GAVE_UP else value
+            except Retry:
+                result = "retry"
+                raise
+            finally:
+                _noted.reset(token)
+                seconds = time.perf_counter() - started
+                self.metrics.task_done(self.name, result, seconds)
+                self.finished(result, seconds, noted)
+
+    def note(self, **facts) -> None:
+        """Remember ``facts`` about this run for :meth:`finished`."""
+        noted = _noted.get()
+        if noted is not None:
+            noted.update(facts)
+
+    def finished(self, result: str, seconds: float, noted: dict) -> None:
+        """After each run, with its result (success, retry, gave_up, error), its wall time and
+        what the run :meth:`note`-d: where a task records its own metrics."""
+
+    def _run(self, *args, **kwargs):
         try:
             return self.run(*args, **kwargs)
         except PERMANENT as exc:
             self.log.error("giving up, retrying cannot help: %s: %s", type(exc).__name__, exc)
-            return None
+            return _GAVE_UP
         except Retry as retry:
             # Scheduled by Celery's own retry options (a task's ``autoretry_for``); logged as
             # the retries below are. Past the task's ``max_retries`` Celery raises the error
@@ -153,8 +198,6 @@ class ModerationTask(celery.Task):
             self.log.warning("transient %s (try %d), retrying in %d s: %s",
                              type(exc).__name__, retries + 1, countdown, exc)
             raise self.retry(exc=exc, countdown=countdown, max_retries=limit) from exc
-        finally:
-            _context.reset(token)
 
     def retry_limit(self) -> int:
         return self.max_retries

@@ -11,9 +11,11 @@ from moderation.db.models import Scan
 from moderation.db.persons import fail_enrolment
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
+from moderation.logs import log_stage
 from moderation.service import give_up
 from worker.app import ALERT_TASK, app
 from worker.base import TRANSIENT, ModerationTask, is_database_fault, is_transient
+from worker.metrics import database_time
 
 # A scan row still 'running' that was started this often means the processes running it died
 # (a decoder crash, the kernel's OOM killer): with late acknowledgement the message would come
@@ -22,6 +24,17 @@ MAX_SCAN_STARTS = 5
 
 
 class ScanTask(ModerationTask):
+    def finished(self, result: str, seconds: float, noted: dict) -> None:
+        decision = noted.get("decision")
+        if decision is not None:
+            outcome = "unprocessable" if decision == "unprocessable" else "decision"
+        elif result == "retry":
+            return  # counted when a later try finishes
+        else:
+            outcome = "failed"  # no verdict recorded: an error, or nothing to record on
+        self.metrics.scan_done(outcome, seconds, decision, noted.get("reused", False))
+        self.metrics.scan_timings(noted.get("timings", {}))
+
     def outlasts(self, exc: BaseException) -> bool:
         # A scan that gives up records an unprocessable verdict, which needs the database: while
         # it cannot be reached, giving up would leave the upload pending for good (the message
@@ -32,20 +45,25 @@ class ScanTask(ModerationTask):
 @app.task(base=ScanTask, bind=True, name="worker.tasks.scan_upload")
 def scan_upload(self: ScanTask, upload_id: str) -> dict | None:
     service = self.service
-    version = service.detector.version
-    # Starts beyond this task's own retries (a missing file's, say) are processes that died.
-    starts = _unfinished_starts(service, upload_id, version) - self.request.retries
+    with log_stage("load"):
+        version = service.detector.version
+        self.metrics.detector_version(version)
+        # Starts beyond this task's own retries (a missing file's, say) are processes that died.
+        starts = _unfinished_starts(service, upload_id, version) - self.request.retries
     if starts >= MAX_SCAN_STARTS:
         self.log.error("giving up: %d scans of this upload died before finishing", starts)
-        give_up(service.sessions, upload_id, version, "crashed",
-                f"The scan stopped its worker {starts} times; the video cannot be processed.")
+        _give_up(self, upload_id, version, "crashed",
+                 f"The scan stopped its worker {starts} times; the video cannot be processed.")
         return None
     try:
-        outcome = service.scan(upload_id)
+        # The analysis times its own stages (decode, faces, ...); they are read back from the
+        # scan's row below. SQL statements are timed as they run (worker.metrics).
+        with log_stage("scan"), database_time() as database:
+            outcome = service.scan(upload_id)
     except SoftTimeLimitExceeded:
         self.log.error("giving up: the scan ran past its time limit")
-        give_up(service.sessions, upload_id, version, "too_slow",
-                f"The scan ran past its time limit of {self.settings.task_time_limit_s} s.")
+        _give_up(self, upload_id, version, "too_slow",
+                 f"The scan ran past its time limit of {self.settings.task_time_limit_s} s.")
         return None
     except (UnknownUpload, ConfigError, ModelWeightsMissing):
         raise  # nothing to record on, or the deployment must be fixed: the base class logs it
@@ -56,19 +74,48 @@ def scan_upload(self: ScanTask, upload_id: str) -> dict | None:
         code, message = _final_reason(exc, self.request.retries + 1)
         self.log.error("giving up: %s: %s", type(exc).__name__, exc,
                        exc_info=not isinstance(exc, SourceMissing))
-        give_up(service.sessions, upload_id, version, code, message)
+        _give_up(self, upload_id, version, code, message)
         return None
-    self.log.info("verdict %s%s", outcome.decision,
-                  " (reused: scanned before)" if outcome.reused else "")
+    self.note(decision=outcome.decision, reused=outcome.reused)
+    with log_stage("verdict"):
+        if not outcome.reused:
+            timings = dict(_scan_timings(service, upload_id, version))
+            timings["database"] = database[0]
+            self.note(timings=timings)
+        self.log.info("verdict %s%s", outcome.decision,
+                      " (reused: scanned before)" if outcome.reused else "")
     # scan() returned, so the verdict and its alert are committed: the follow-up can see them.
     if outcome.alert_id is not None and self.settings.webhook_url:
-        deliver_alert.delay(outcome.alert_id)
-        self.log.info("alert %s queued", outcome.alert_id)
+        with log_stage("alert"):
+            deliver_alert.delay(outcome.alert_id)
+            self.log.info("alert %s queued", outcome.alert_id)
     return {"upload_id": upload_id, "verdict_id": outcome.verdict_id,
             "decision": outcome.decision}
 
 
+def _give_up(self: ScanTask, upload_id: str, version: str, code: str, message: str) -> None:
+    with log_stage("give_up"):
+        outcome = give_up(self.service.sessions, upload_id, version, code, message)
+    self.note(decision=outcome.decision, reused=outcome.reused)
+
+
+def _scan_timings(service, upload_id: str, detector_version: str) -> dict[str, float]:
+    """The stage timings the analysis reported (VideoAnalysis.timings), as the scan's row keeps
+    them."""
+    with service.sessions() as session:
+        timings = session.scalar(select(Scan.timings).where(
+            Scan.upload_id == upload_id, Scan.detector_version == detector_version))
+    return timings or {}
+
+
 class AlertTask(ModerationTask):
+    def finished(self, result: str, seconds: float, noted: dict) -> None:
+        if "delivered" in noted:
+            self.metrics.alerts.labels(result="delivered" if noted["delivered"]
+                                       else "skipped").inc()
+        else:
+            self.metrics.alerts.labels(result="failed").inc()  # retried or given up
+
     @property
     def max_retries(self) -> int:
         # Read from the settings when a retry is decided (Celery's retry() and autoretry read
@@ -85,8 +132,10 @@ class AlertTask(ModerationTask):
           soft_time_limit=45, time_limit=60)
 def deliver_alert(self: AlertTask, alert_id: int) -> bool:
     settings = self.settings
-    delivered = alerts.deliver_alert(self.service.sessions, alert_id, settings.webhook_url,
-                                     settings.alert_secret.get_secret_value())
+    with log_stage("deliver"):
+        delivered = alerts.deliver_alert(self.service.sessions, alert_id, settings.webhook_url,
+                                         settings.alert_secret.get_secret_value())
+    self.note(delivered=delivered)
     self.log.info("delivered" if delivered else "not delivered (no webhook or no such alert)")
     return delivered
 

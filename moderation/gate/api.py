@@ -124,7 +124,9 @@ def upload_gate(upload_id: str, gate: GateDep) -> GateAnswer:
     """May this video be published? `publish` is the answer to act on; `decision` and `reasons`
     say why."""
     with gate.sessions() as session:
-        return queries.gate(session, upload_id, gate.settings.pending_allows)
+        answer = queries.gate(session, upload_id, gate.settings.pending_allows)
+    gate.metrics.gate_answered(answer.decision, answer.publish)
+    return answer
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadDetail, responses=NOT_FOUND,

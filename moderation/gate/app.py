@@ -6,6 +6,7 @@
 - ``/docs``, ``/redoc``: the API's documentation, its assets served locally (``gate.docs``);
   ``/openapi.json``: FastAPI's.
 - ``/healthz``: the process answers; ``/readyz``: it can serve (``gate.health``).
+- ``/metrics``: Prometheus metrics, without a token (``gate.metrics``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from moderation.config import Settings
 from moderation.db.persons import UnknownPerson
 from moderation.db.uploads import UnknownUpload
 from moderation.errors import ModerationError
-from moderation.gate import api, docs, health, review
+from moderation.gate import api, docs, health, metrics, review
 from moderation.gate.auth import ReviewSessions, Tokens
 from moderation.gate.context import Gate
 from moderation.gate.limits import BodyLimit
@@ -52,10 +53,14 @@ def create_app(settings: Settings, enqueue: Enqueue | None = None,
                           thresholds=DetectorThresholds(),
                           templates=review.make_templates())
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    # Outermost: a request BodyLimit refuses is counted too.
+    app.state.metrics = app.state.gate.metrics
+    app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)
     app.state.readiness = health.Readiness.from_settings(settings, service.sessions)
     app.include_router(api.router)
     app.include_router(review.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     docs.add_docs(app)
     _error_handlers(app)
     return app

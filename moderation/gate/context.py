@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.config import Settings
 from moderation.gate.auth import LoginThrottle, ReviewSessions, Tokens
+from moderation.gate.metrics import ApiMetrics
 from moderation.gate.queue import Enqueue
 from moderation.gate.thresholds import DetectorThresholds
 from moderation.service import Moderation
@@ -26,6 +27,7 @@ class Gate:
     templates: Jinja2Templates
     review_sessions: ReviewSessions
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
