@@ -60,7 +60,7 @@ def test_a_worker_exports_scan_metrics_and_logs_json(sessions, videos, start_wor
     assert value(found, "moderation_scans_total", outcome="decision") == 1
     assert value(found, "moderation_scan_decisions_total", decision="allow", reused="false") == 1
     assert value(found, "moderation_scan_seconds_count", outcome="decision") == 1
-    for stage in ("decode", "faces", "database"):
+    for stage in ("decode", "faces", "scores", "identity", "database"):
         assert value(found, "moderation_scan_stage_seconds_count", stage=stage) == 1, stage
         assert value(found, "moderation_scan_stage_seconds_sum", stage=stage) > 0, stage
     assert value(found, "moderation_tasks_total", task="worker.tasks.scan_upload",
