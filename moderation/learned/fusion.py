@@ -30,7 +30,7 @@ import torch
 from moderation.errors import ConfigError
 from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
-from moderation.learned.training import save_trained, timed_steps, to_tensor, training_cli
+from moderation.learned.training import fit, save_trained, to_tensor, training_cli
 from moderation.synth.functional.fusion import restrict_to_mask
 from moderation.synth.ops.fusion import FusionOp
 from moderation.weights import file_digest
@@ -205,21 +205,17 @@ def train_fusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: int
     # Start as the identity correction (alpha blending) and learn from there.
     torch.nn.init.zeros_(model.head.weight)
     torch.nn.init.zeros_(model.head.bias)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     started = time.perf_counter()
-    steps = 0
-    for step, report in timed_steps(seconds, optimizer, lr, "fusion"):
-        steps = step + 1
-        model.train()
+
+    def batch_loss() -> tuple[torch.Tensor, float]:
         batch = [make_sample(paths, rng, CONFIG["input_size"]) for _ in range(batch_size)]
         truth = torch.from_numpy(np.stack([b[3] for b in batch])).permute(0, 3, 1, 2) / 255
         mask = torch.from_numpy(np.stack([b[2] for b in batch]))[:, None]
         error = (_composite(model, batch, CONFIG) - truth).abs() * (mask > 0)
         loss = error.sum() / (3 * (mask > 0).sum().clamp(min=1))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        report(loss.item() * 255)
+        return loss, loss.item() * 255
+
+    steps = fit(model, batch_loss, seconds, lr, "fusion")
     metrics = evaluate(model, val)
     return save_trained(model, CONFIG, out_path, started, seed=seed, steps=steps,
                         batch_size=batch_size, train_images=len(paths), val_samples=len(val),

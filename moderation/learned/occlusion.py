@@ -20,7 +20,7 @@ import torch
 from moderation.learned import unet
 from moderation.learned.faces import LFW, face_crop, list_faces
 from moderation.learned.occluders import CLEAN_SHARE, SHADING_P, occlude
-from moderation.learned.training import save_trained, timed_steps, to_tensor, training_cli
+from moderation.learned.training import fit, save_trained, to_tensor, training_cli
 from moderation.weights import file_digest
 
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "occlusion.pt"
@@ -96,13 +96,10 @@ def train_occlusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: 
     paths = list_faces(root, "train")
     val = validation_set(root, val_count)
     model = unet.build(CONFIG)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     bce = torch.nn.BCEWithLogitsLoss()
     started = time.perf_counter()
-    steps = 0
-    for step, report in timed_steps(seconds, optimizer, lr, "occlusion"):
-        steps = step + 1
-        model.train()
+
+    def batch_loss() -> tuple[torch.Tensor, float]:
         batch = [make_sample(paths, rng, CONFIG["input_size"]) for _ in range(batch_size)]
         x = to_tensor([b[0] for b in batch], CONFIG["mean"], CONFIG["std"])
         y = torch.from_numpy(np.stack([b[1] for b in batch]))[:, None]
@@ -110,10 +107,9 @@ def train_occlusion(out_path: str | Path = WEIGHTS, seconds: float = 420, seed: 
         prob = torch.sigmoid(logits)
         dice = 1 - (2 * (prob * y).sum() + 1) / (prob.sum() + y.sum() + 1)
         loss = bce(logits, y) + dice
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        report(loss.item())
+        return loss, loss.item()
+
+    steps = fit(model, batch_loss, seconds, lr, "occlusion")
     metrics = evaluate(model, val)
     return save_trained(model, CONFIG, out_path, started, seed=seed, steps=steps,
                         batch_size=batch_size, train_images=len(paths), val_samples=len(val),

@@ -43,6 +43,24 @@ def timed_steps(seconds: float, optimizer: torch.optim.Optimizer, base_lr: float
     bar.close()
 
 
+def fit(model: torch.nn.Module, batch_loss: Callable[[], tuple[torch.Tensor, float]],
+        seconds: float, lr: float, description: str) -> int:
+    """The training loop both U-Nets share: AdamW with the learning rate cosine-decayed over
+    ``seconds`` of wall time; ``batch_loss()`` draws a batch and returns its loss and the figure
+    the progress bar shows. The number of steps taken."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = 0
+    for step, report in timed_steps(seconds, optimizer, lr, description):
+        steps = step + 1
+        model.train()
+        loss, shown = batch_loss()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        report(shown)
+    return steps
+
+
 def save_trained(model: torch.nn.Module, config: dict, out_path, started: float, **summary):
     """Save ``model`` with ``config`` and a training summary (the model cards are written from
     it): the run's common facts plus the model's own ``summary`` (seed, data, metrics)."""
