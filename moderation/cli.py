@@ -239,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan = commands.add_parser(
         "scan", help="moderate one video in process (embedded SQLite unless "
         "MODERATION_DATABASE_URL is set) and print the verdict as JSON")
-    scan.add_argument("video", type=Path)
+    scan.add_argument("videos", type=Path, nargs="+", metavar="video",
+                      help="one or more videos, moderated one after another in this process "
+                      "(several print a JSON list)")
     scan.add_argument("--uploader", default="cli", help="uploader id (consents are per uploader)")
     scan.set_defaults(handler=run_scan)
 
@@ -296,29 +298,44 @@ def run_scan(args: argparse.Namespace) -> int:
     import json
     import os
 
+    from tqdm import tqdm
+
     from moderation.alerts import deliver_with_retries
     from moderation.db.uploads import register_upload
     from moderation.service import Moderation
     from moderation.sources import open_source
 
     service = Moderation()
+    # Every file is checked before the database or the detector is touched: a bad name costs
+    # nothing and is reported with the others. The operator named these files: each one's
+    # folder counts as a source root for its scan (a symlink in it that leads elsewhere is
+    # still refused).
+    checked, failures = [], 0
+    for video in args.videos:
+        named = Path(os.path.abspath(video))
+        roots = [*service.settings.source_roots, Path(os.path.realpath(named.parent))]
+        try:
+            checked.append((video, str(open_source(str(named), roots)), roots))
+        except ModerationError as exc:  # refused, missing, a directory or a FIFO
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    if not checked:
+        return 2
     service.migrate()
-    # The operator named this file: its folder counts as a source root for this scan (a
-    # symlink in it that leads elsewhere is still refused).
-    named = Path(os.path.abspath(args.video))
-    roots = [*service.settings.source_roots, Path(os.path.realpath(named.parent))]
-    source = str(open_source(str(named), roots))  # a directory, FIFO or missing file: say so
-    with service.sessions() as session, session.begin():
-        upload_id = register_upload(session, source, args.uploader).id
-    outcome = service.scan(upload_id, roots)
-    if outcome.alert_id is not None and service.settings.webhook_url:
-        deliver_with_retries(service.sessions, outcome.alert_id, service.settings.webhook_url,
-                             service.settings.webhook_attempts,
-                             secret=service.settings.alert_secret.get_secret_value())
-    print(json.dumps({"upload_id": outcome.upload_id, "video": str(args.video),
-                      "decision": outcome.decision, "reasons": outcome.reasons},
-                     indent=2))
-    return 0
+    verdicts = []
+    for video, source, roots in tqdm(checked, desc="scan", unit="video",
+                                     disable=len(checked) == 1):
+        with service.sessions() as session, session.begin():
+            upload_id = register_upload(session, source, args.uploader).id
+        outcome = service.scan(upload_id, roots)
+        if outcome.alert_id is not None and service.settings.webhook_url:
+            deliver_with_retries(service.sessions, outcome.alert_id,
+                                 service.settings.webhook_url, service.settings.webhook_attempts,
+                                 secret=service.settings.alert_secret.get_secret_value())
+        verdicts.append({"upload_id": outcome.upload_id, "video": str(video),
+                         "decision": outcome.decision, "reasons": outcome.reasons})
+    print(json.dumps(verdicts[0] if len(args.videos) == 1 else verdicts, indent=2))
+    return 2 if failures else 0
 
 
 def run_db(args: argparse.Namespace) -> int:
@@ -497,11 +514,19 @@ def run_devset(args: argparse.Namespace) -> int:
 def run_score(args: argparse.Namespace) -> int:
     import json
 
+    from tqdm import tqdm
+
     from moderation.errors import InputError
 
+    missing = [path for path in args.paths if not path.exists()]
+    for path in missing:  # reported before the model loads
+        print(f"error: {path}: no such file or folder", file=sys.stderr)
+    paths = [path for path in args.paths if path.exists()]
+    if not paths:
+        return 2
     scorer = _media_scorer(args.checkpoint)
-    failures = 0
-    for path in args.paths:
+    failures = len(missing)
+    for path in tqdm(paths, desc="score", unit="input", disable=len(paths) == 1):
         try:
             result = scorer.score_path(path, crops=args.crops)
         except InputError as exc:
@@ -519,7 +544,8 @@ def run_score(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from moderation.training.evaluate import evaluate, load_labeled
 
-    report = evaluate(_media_scorer(args.checkpoint), load_labeled(args.source), crops=args.crops,
+    labeled = load_labeled(args.source)  # a bad source is reported before the model loads
+    report = evaluate(_media_scorer(args.checkpoint), labeled, crops=args.crops,
                       threshold=args.threshold, out_dir=args.out)
     for task, numbers in report["tasks"].items():
         print(f"{task}: video AUC {numbers['video']['auc']}, AP {numbers['video']['ap']}; "

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,17 @@ def test_a_swap_of_a_protected_person_from_other_footage_goes_to_review_naming_t
     assert reason["code"] == "possible_portrait_rights_swap" and reason["person"] == "MEAD M030"
     assert 0.35 <= reason["distance"] < 0.6
     assert json.loads(moderation(tmp_path, "scan", own).stdout)["decision"] == "allow"
+
+
+def test_several_videos_in_one_process_after_every_name_is_checked(tmp_path):
+    from tests.video import hostile
+
+    first = hostile.matroska(tmp_path / "first.mkv", count=10, fps=10, width=160, height=120)
+    second = hostile.matroska(tmp_path / "second.mkv", count=10, fps=10, width=320, height=240)
+    result = moderation(tmp_path, "scan", first, tmp_path / "nowhere.mp4", second)
+    assert result.returncode == 2  # one name was bad; the others were still moderated
+    assert "nowhere.mp4: no such file" in result.stderr
+    verdicts = json.loads(result.stdout)
+    assert [Path(v["video"]).name for v in verdicts] == ["first.mkv", "second.mkv"]
+    assert {v["decision"] for v in verdicts} == {"allow"}
+    assert len({v["upload_id"] for v in verdicts}) == 2
