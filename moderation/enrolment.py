@@ -31,8 +31,14 @@ def file_digest(path: Path) -> str:
 def describe_sources(scanner: FaceScanner, sources: list[Path]) -> list[Described]:
     """One descriptor per photo (its largest face) or per video (its longest track), whole
     and inner face, with the file's digest and a thumbnail of the face."""
+    import sys
+
+    from tqdm import tqdm
+
     described = []
-    for source in sources:
+    # Seconds a video: a bar for several at a terminal (a worker's stderr is its log).
+    bar = len(sources) > 1 and sys.stderr.isatty()
+    for source in tqdm(sources, desc="describe", unit="source", disable=not bar):
         if Path(source).suffix.lower() in IMAGE_SUFFIXES:
             image = read_image(source)
             found = scanner.detector.detect([image])[0]
