@@ -153,3 +153,22 @@ def counts(sessions, upload_id: str) -> dict:
             "attempts": [scan.attempts for scan in scans],
             "status": session.get(Upload, upload_id).status,
         }
+
+
+@pytest.fixture()
+def configure(monkeypatch, postgres_url):
+    """Point the tasks' settings (read from the environment, and so their service) at the test
+    database, with more MODERATION_* variables by field name."""
+    from moderation.config import get_settings
+    from worker import base
+
+    def apply(**values):
+        monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
+        for name, value in values.items():
+            monkeypatch.setenv(f"MODERATION_{name.upper()}", str(value))
+        get_settings.cache_clear()
+        base._services.clear()
+
+    yield apply
+    get_settings.cache_clear()
+    base._services.clear()

@@ -22,7 +22,7 @@ from moderation.alerts import (
     alert_request,
     deliver_alert,
 )
-from moderation.config import Settings, get_settings
+from moderation.config import Settings
 from moderation.db.models import Alert, Scan, Verdict
 from moderation.db.uploads import register_upload
 from tests.worker.conftest import BROKER, wait_for
@@ -144,22 +144,6 @@ def test_without_a_secret_alerts_go_out_unsigned_and_say_so(sessions, receiver, 
     assert SIGNATURE_HEADER not in headers and TIMESTAMP_HEADER in headers
     assert not verify_alert(SECRET.encode(), body, *signed(headers))
     assert f"alert {alert_id} goes out unsigned: MODERATION_ALERT_SECRET is unset" in caplog.text
-
-
-@pytest.fixture()
-def configure(monkeypatch, postgres_url):
-    """The worker tasks' settings (read from the environment) on the test database."""
-
-    def apply(**values):
-        monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
-        for name, value in values.items():
-            monkeypatch.setenv(f"MODERATION_{name.upper()}", str(value))
-        get_settings.cache_clear()
-        base._services.clear()
-
-    yield apply
-    get_settings.cache_clear()
-    base._services.clear()
 
 
 def test_the_alert_task_retries_with_celerys_own_options(configure):

@@ -11,7 +11,6 @@ from sqlalchemy import exc as sa
 from sqlalchemy import select
 
 from moderation.alerts import DeliveryFailed
-from moderation.config import get_settings
 from moderation.db.models import Alert, Scan, Verdict
 from moderation.db.uploads import UnknownUpload, gate_answer, register_upload
 from moderation.errors import ConfigError, CorruptVideo
@@ -19,22 +18,6 @@ from worker import base
 from worker.tasks import MAX_SCAN_STARTS, deliver_alert, scan_upload
 
 CLOSED_PORT = "http://127.0.0.1:9/hook"  # nothing listens on the discard port here
-
-
-@pytest.fixture()
-def configure(monkeypatch, postgres_url):
-    """Point the tasks' settings (and so their service) at the test database."""
-
-    def apply(**values):
-        monkeypatch.setenv("MODERATION_DATABASE_URL", postgres_url)
-        for name, value in values.items():
-            monkeypatch.setenv(f"MODERATION_{name.upper()}", str(value))
-        get_settings.cache_clear()
-        base._services.clear()
-
-    yield apply
-    get_settings.cache_clear()
-    base._services.clear()
 
 
 @pytest.mark.parametrize("error, transient", [
