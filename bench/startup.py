@@ -68,7 +68,38 @@ def main() -> int:
         times = [wall_time(command, env) for _ in range(args.repeats)]
         table.add_row(label, f"{statistics.median(times):.2f}", f"{min(times):.2f}", heavy)
     console.print(table)
+    console.print(first_score_table(env, args.repeats))
     return 0
+
+
+# In a fresh process, after the imports: load the shipped detector and score one crop, with the
+# frozen model's cache folder empty (trace and freeze, then keep it) and then holding it.
+FIRST_SCORE = ("import sys, time\nimport numpy as np\nfrom pathlib import Path\n"
+               "from moderation.detector.inference import SwapDetector\n"
+               "start = time.perf_counter()\n"
+               "SwapDetector.load(cache_dir=Path(sys.argv[1])).score_crops("
+               "[np.zeros((160, 160, 3), np.uint8)])\n"
+               "print(time.perf_counter() - start)")
+
+
+def first_score_table(env: dict[str, str], repeats: int) -> Table:
+    import tempfile
+
+    table = Table(title="Detector: load and score one crop in a fresh process, after imports "
+                        f"(median of {repeats})")
+    for column in ("frozen model", "median s", "min s"):
+        table.add_column(column, justify="left" if column == "frozen model" else "right")
+    cold, warm = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            for times in (cold, warm):
+                out = subprocess.run([sys.executable, "-c", FIRST_SCORE, cache], cwd=ROOT,
+                                     env=env, capture_output=True, text=True, check=True)
+                times.append(float(out.stdout.split()[-1]))
+    for label, times in (("traced and frozen (first process)", cold),
+                         ("read from the cache (next processes)", warm)):
+        table.add_row(label, f"{statistics.median(times):.2f}", f"{min(times):.2f}")
+    return table
 
 
 if __name__ == "__main__":

@@ -565,7 +565,7 @@ def _media_scorer(checkpoint: Path | None):
 
     settings = get_settings()
     use_threads(settings.torch_threads)
-    detector = SwapDetector.load(checkpoint or settings.detector_checkpoint)
+    detector = SwapDetector.load(checkpoint or settings.detector_checkpoint, settings.cache_dir)
     return MediaScorer(detector, build_scanner(settings, detector))
 
 

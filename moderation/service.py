@@ -54,7 +54,7 @@ class Moderation:
         from moderation.detector.inference import SwapDetector, use_threads
 
         use_threads(self.settings.torch_threads)  # once per process: the service is
-        return SwapDetector.load(self.settings.detector_checkpoint)
+        return SwapDetector.load(self.settings.detector_checkpoint, self.settings.cache_dir)
 
     @cached_property
     def scanner(self) -> FaceScanner:

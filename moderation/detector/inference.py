@@ -6,6 +6,8 @@ this checkpoint's ``config.crop``) is built beside it at the edge and handed to 
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from moderation.detector.scores import MediaScore
 from moderation.faces.scan import VideoFaces
 
 BATCH = 64
+log = logging.getLogger(__name__)
 
 
 def use_threads(threads: int) -> None:
@@ -30,18 +33,24 @@ def use_threads(threads: int) -> None:
 class SwapDetector:
     """Scores face crops and the tracks of a scan with a checkpoint."""
 
-    def __init__(self, config: DetectorConfig, model: torch.nn.Module):
+    def __init__(self, config: DetectorConfig, model: torch.nn.Module,
+                 cache_dir: Path | None = None):
         self.config = config
         self.model = model.eval().to(memory_format=torch.channels_last)
         self._frozen: torch.jit.ScriptModule | None = None
+        # Where the frozen model is kept between processes (None: frozen anew in each).
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> SwapDetector:
-        """The checkpoint at ``path`` (the shipped one by default)."""
+    def load(cls, path: str | Path | None = None, cache_dir: Path | None = None
+             ) -> SwapDetector:
+        """The checkpoint at ``path`` (the shipped one by default); with ``cache_dir``, the
+        frozen model is kept there, keyed by the weights and preprocessing (``version``) and
+        the torch release, so the next process skips tracing and freezing."""
         config, state, _ = load_checkpoint(Path(path or DEFAULT_CHECKPOINT))
         model = build_model(config.model, pretrained=False)
         model.load_state_dict(state)
-        return cls(config, model)
+        return cls(config, model, cache_dir)
 
     @property
     def threshold(self) -> float:
@@ -67,8 +76,37 @@ class SwapDetector:
                 # torch 2.x marks TorchScript deprecated; it is still the fastest CPU path here
                 # (torch.compile needs a compiler toolchain the worker image does not ship).
                 warnings.simplefilter("ignore", FutureWarning)
-                self._frozen = torch.jit.freeze(torch.jit.trace(self.model, example))
+                self._frozen = self._cached_frozen() or self._freeze(example)
         return self._frozen(example)
+
+    @property
+    def frozen_path(self) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / "frozen" / f"{self.version}-torch{torch.__version__}.pt"
+
+    def _cached_frozen(self) -> torch.jit.ScriptModule | None:
+        path = self.frozen_path
+        if path is None or not path.is_file():
+            return None
+        try:
+            return torch.jit.load(str(path))
+        except (RuntimeError, OSError, ValueError):
+            log.warning("the frozen detector %s could not be read: freezing it again", path)
+            return None
+
+    def _freeze(self, example: torch.Tensor) -> torch.jit.ScriptModule:
+        frozen = torch.jit.freeze(torch.jit.trace(self.model, example))
+        path = self.frozen_path
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+                torch.jit.save(frozen, str(partial))
+                partial.replace(path)  # atomic: a process reading it never sees half a file
+            except OSError:
+                log.warning("could not keep the frozen detector in %s", path, exc_info=True)
+        return frozen
 
     def score_scan(self, result: VideoFaces) -> MediaScore:
         """Score the faces of a scan made with this detector's crop geometry."""

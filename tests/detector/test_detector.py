@@ -269,3 +269,25 @@ def test_score_command_prints_one_json_line_per_input(tmp_path):
     assert all(set(line) == {"path", "score", "label", "faces"} for line in lines)
     assert result.returncode == 2 and "missing.png" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_frozen_model_is_kept_between_processes_and_scores_the_same(tmp_path, caplog):
+    """With a cache folder the frozen model is saved once, keyed by the detector's version and
+    the torch release, and a new detector reads it instead of tracing and freezing again; the
+    scores are those of a detector that froze its own. A damaged file is frozen again."""
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (160, 160, 3), dtype=np.uint8) for _ in range(5)]
+    plain = SwapDetector.load().score_crops(crops)
+    first = SwapDetector.load(cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.score_crops(crops), plain)
+    path = first.frozen_path
+    assert path.is_file() and path.name.startswith(first.version)
+    written = path.stat().st_mtime_ns
+    second = SwapDetector.load(cache_dir=tmp_path)
+    np.testing.assert_array_equal(second.score_crops(crops), plain)
+    assert path.stat().st_mtime_ns == written  # read, not frozen and written again
+    path.write_bytes(b"not a TorchScript archive")
+    third = SwapDetector.load(cache_dir=tmp_path)
+    np.testing.assert_array_equal(third.score_crops(crops), plain)
+    assert "could not be read: freezing it again" in caplog.text
+    assert path.stat().st_size > 1000  # written again
