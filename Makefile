@@ -133,7 +133,7 @@ chaos: install
 	$(BIN)/python bench/chaos.py
 
 # 1,000 short uploads queued at once, drained by 1 and by 2 workers: throughput, latency per
-# upload and the scaling ratio (an hour or more on this machine; --uploads for a shorter run).
+# upload and the scaling ratio (about 10 minutes on this machine; --uploads for a shorter run).
 load: install
 	$(BIN)/python bench/load.py
 
