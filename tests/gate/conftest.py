@@ -3,6 +3,8 @@ written straight into the tables (no detector runs)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,3 +150,36 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@contextmanager
+def served(app, **config) -> Iterator[str]:
+    """``app`` on a free localhost port, served by uvicorn in a background thread (real HTTP);
+    yields its base URL. ``config``: more ``uvicorn.Config`` options; or ``app`` is a
+    ``uvicorn.Config`` already (building one sets up uvicorn's loggers, so a test adds its log
+    handlers after that)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if not isinstance(app, uvicorn.Config):
+        app = uvicorn.Config(app, lifespan="off", **{"log_level": "warning", **config})
+    server = uvicorn.Server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        listener.close()

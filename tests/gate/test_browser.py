@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-import socket
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +15,7 @@ import uvicorn
 from moderation.db.models import ProtectedPerson
 from moderation.db.uploads import audit
 from moderation.gate.app import create_app
-from tests.gate.conftest import TOKEN, add_person, add_upload, add_verdict
+from tests.gate.conftest import TOKEN, add_person, add_upload, add_verdict, served
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -41,25 +38,15 @@ def access_log() -> AccessLog:
 def live_server(settings, queue, sessions, access_log):
     """The app on a free localhost port, served by uvicorn in a background thread, its access
     log (uvicorn's own, as a deployment writes it) captured in ``access_log``."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, enqueue=queue),
-                                           log_level="info", access_log=True, lifespan="off"))
+    config = uvicorn.Config(create_app(settings, enqueue=queue), log_level="info",
+                            access_log=True, lifespan="off")
     logger = logging.getLogger("uvicorn.access")
     logger.addHandler(access_log)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    listener.close()
-    logger.removeHandler(access_log)
+    try:
+        with served(config) as url:
+            yield url
+    finally:
+        logger.removeHandler(access_log)
 
 
 @pytest.fixture()

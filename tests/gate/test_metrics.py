@@ -3,39 +3,20 @@ by route template and status, the latency histogram, the gate's decisions."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from moderation.gate.app import create_app
-from tests.gate.conftest import AUTH, add_upload, add_verdict
+from tests.gate.conftest import AUTH, add_upload, add_verdict, served
 
 pytestmark = pytest.mark.services
 
 
 @pytest.fixture()
 def live_server(settings, queue, sessions):
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, enqueue=queue),
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    listener.close()
+    with served(create_app(settings, enqueue=queue)) as url:
+        yield url
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from moderation.db.models import Scan, Upload, Verdict
+from moderation.db.models import Alert, Scan, Upload, Verdict
 from moderation.db.uploads import register_upload
 from tests.conftest import SHARED
 from tests.private_servers import PrivatePostgres, ServerUnavailable
@@ -172,3 +172,23 @@ def configure(monkeypatch, postgres_url):
     yield apply
     get_settings.cache_clear()
     base._services.clear()
+
+
+def new_alert(sessions, payload: dict | None = None) -> int:
+    """A block verdict of a new upload with an alert not yet delivered; the alert's id."""
+    with sessions() as session, session.begin():
+        upload = register_upload(session, "/videos/clip.mp4", "u1")
+        scan = Scan(upload_id=upload.id, detector_version="v1", status="done", attempts=1)
+        session.add(scan)
+        session.flush()
+        verdict = Verdict(upload_id=upload.id, scan_id=scan.id, decision="block",
+                          detector_version="v1", reasons=[])
+        session.add(verdict)
+        session.flush()
+        alert = Alert(verdict_id=verdict.id, upload_id=upload.id,
+                      payload=payload or {"upload_id": upload.id, "decision": "block",
+                                          "reasons": [{"code": "portrait_rights_swap",
+                                                       "message": "Ann Éxample, 3–7 s"}]})
+        session.add(alert)
+        session.flush()
+        return alert.id

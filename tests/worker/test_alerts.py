@@ -23,9 +23,8 @@ from moderation.alerts import (
     deliver_alert,
 )
 from moderation.config import Settings
-from moderation.db.models import Alert, Scan, Verdict
-from moderation.db.uploads import register_upload
-from tests.worker.conftest import BROKER, wait_for
+from moderation.db.models import Alert
+from tests.worker.conftest import BROKER, new_alert, wait_for
 from worker import base
 from worker import tasks as worker_tasks
 from worker.app import ALERT_TASK, create_app
@@ -71,25 +70,6 @@ def receiver():
     yield f"http://127.0.0.1:{server.server_port}/hook"
     server.shutdown()
     server.server_close()
-
-
-def new_alert(sessions, payload: dict | None = None) -> int:
-    with sessions() as session, session.begin():
-        upload = register_upload(session, "/videos/clip.mp4", "u1")
-        scan = Scan(upload_id=upload.id, detector_version="v1", status="done", attempts=1)
-        session.add(scan)
-        session.flush()
-        verdict = Verdict(upload_id=upload.id, scan_id=scan.id, decision="block",
-                          detector_version="v1", reasons=[])
-        session.add(verdict)
-        session.flush()
-        alert = Alert(verdict_id=verdict.id, upload_id=upload.id,
-                      payload=payload or {"upload_id": upload.id, "decision": "block",
-                                          "reasons": [{"code": "portrait_rights_swap",
-                                                       "message": "Ann Éxample, 3–7 s"}]})
-        session.add(alert)
-        session.flush()
-        return alert.id
 
 
 def stored(sessions, alert_id: int) -> Alert:

@@ -11,9 +11,10 @@ from sqlalchemy import exc as sa
 from sqlalchemy import select
 
 from moderation.alerts import DeliveryFailed
-from moderation.db.models import Alert, Scan, Verdict
+from moderation.db.models import Alert, Scan
 from moderation.db.uploads import UnknownUpload, gate_answer, register_upload
 from moderation.errors import ConfigError, CorruptVideo
+from tests.worker.conftest import new_alert
 from worker import base
 from worker.tasks import MAX_SCAN_STARTS, deliver_alert, scan_upload
 
@@ -52,25 +53,9 @@ def test_backoff_grows_exponentially_with_jitter_up_to_a_cap():
             assert len(draws) > 1  # jittered
 
 
-def _alert(sessions) -> int:
-    with sessions() as session, session.begin():
-        upload = register_upload(session, "/videos/clip.mp4", "u1")
-        scan = Scan(upload_id=upload.id, detector_version="v1", status="done", attempts=1)
-        session.add(scan)
-        session.flush()
-        verdict = Verdict(upload_id=upload.id, scan_id=scan.id, decision="block",
-                          detector_version="v1", reasons=[])
-        session.add(verdict)
-        session.flush()
-        alert = Alert(verdict_id=verdict.id, upload_id=upload.id, payload={"decision": "block"})
-        session.add(alert)
-        session.flush()
-        return alert.id
-
-
 def test_an_undeliverable_alert_is_tried_webhook_attempts_times(sessions, configure, caplog):
     configure(webhook_url=CLOSED_PORT, webhook_attempts=3)
-    alert_id = _alert(sessions)
+    alert_id = new_alert(sessions, {"decision": "block"})
     with caplog.at_level(logging.INFO):
         result = deliver_alert.apply(args=[alert_id])
     assert result.failed() and isinstance(result.result, DeliveryFailed)
