@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "MODERATION_"
@@ -78,6 +78,9 @@ class Settings(BaseSettings):
         "the torch hub cache is searched.",
     )
     torch_threads: int = Field(default=2, ge=1, description="CPU threads torch uses per process.")
+    detector_device: str = Field(
+        default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="Where the swap detector "
+        "runs: `cpu`, `cuda` or `cuda:N` (a scoring worker's GPU).")
 
     # The swap detector.
     detector_checkpoint: Path | None = Field(
@@ -101,6 +104,21 @@ class Settings(BaseSettings):
     # alerts), so that a block's alert never waits behind queued scans of minutes each.
     alert_queue: str = Field(default="moderation-alerts",
                              description="The Celery queue of alert deliveries")
+    # Scale-out (README: Scaling out). With a scoring queue, scan workers decode, find and
+    # crop faces, and hand the crops to the workers of that queue (GPU machines) to score;
+    # empty, each scan worker scores in its own process.
+    scoring_queue: str = Field(default="", description="The Celery queue scan workers send "
+                               "face crops to for scoring; empty: scored in the scan's process.")
+    scoring_batch: int = Field(default=64, ge=1, le=1024, description="Face crops per scoring "
+                               "task; a video's batches are scored in parallel.")
+    scoring_timeout_s: float = Field(default=120.0, gt=0.0, description="How long a scan waits "
+                                     "for its crops' scores before it retries later.")
+    result_backend: str = Field(default="rpc://", description="Where scoring workers send "
+                                "scores back (Celery result backend); nothing else uses it.")
+    worker_min_processes: int = Field(default=1, ge=0, description="Pool processes a worker "
+                                      "started by `moderation-worker` keeps when idle.")
+    worker_max_processes: int = Field(default=2, ge=1, description="Pool processes it grows to "
+                                      "while its queues hold work (Celery's autoscaler).")
     # The API's /readyz: how long it waits for each of its checks (the database, the broker)
     # before it reports the check as failing; a check still running is not started again.
     readiness_timeout_s: float = Field(default=3.0, gt=0.0, le=60.0, description=(
@@ -190,6 +208,14 @@ class Settings(BaseSettings):
         if relative:
             raise ValueError(f"source roots must be absolute paths, not {relative}")
         return roots
+
+    @field_validator("worker_max_processes")
+    @classmethod
+    def _bounds_in_order(cls, largest: int, info: ValidationInfo) -> int:
+        smallest = info.data.get("worker_min_processes")
+        if smallest is not None and smallest > largest:
+            raise ValueError(f"fewer than MODERATION_WORKER_MIN_PROCESSES ({smallest})")
+        return largest
 
     @property
     def resolved_database_url(self) -> str:

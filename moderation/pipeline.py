@@ -15,7 +15,7 @@ import numpy as np
 
 from moderation.config import Settings
 from moderation.detector.aggregate import eligible_tracks, swap_span
-from moderation.detector.inference import SwapDetector
+from moderation.detector.inference import Detector
 from moderation.detector.scores import MediaScore
 from moderation.errors import AnalysisFailed
 from moderation.faces.crops import crop_face, detect_padded, reframe_crop
@@ -41,12 +41,12 @@ ANALYSIS_FAULTS: tuple[type[BaseException], ...] = (
     AssertionError, cv2.error, av.error.FFmpegError)
 
 
-def build_scanner(settings: Settings, detector: SwapDetector) -> FaceScanner:
+def build_scanner(settings: Settings, detector: Detector) -> FaceScanner:
     """The face scanner that crops faces the way ``detector``'s checkpoint was trained on."""
     return FaceScanner(settings, geometry=detector.config.crop)
 
 
-def analyze(path: str | Path, detector: SwapDetector, scanner: FaceScanner,
+def analyze(path: str | Path, detector: Detector, scanner: FaceScanner,
             gallery: Gallery | None, evidence_per_track: int = 3) -> VideoAnalysis:
     """Scan, score, identify the decisive tracks against ``gallery`` and keep evidence.
 
@@ -60,7 +60,7 @@ def analyze(path: str | Path, detector: SwapDetector, scanner: FaceScanner,
                                         f"({type(exc).__name__})") from exc
 
 
-def _analyze(path: str | Path, detector: SwapDetector, scanner: FaceScanner,
+def _analyze(path: str | Path, detector: Detector, scanner: FaceScanner,
              gallery: Gallery | None, evidence_per_track: int) -> VideoAnalysis:
     result = scanner.scan(path)
     started = time.perf_counter()
@@ -103,7 +103,7 @@ class MediaScorer:
     faces, the detector scores them. Usable wherever a ``Scorer`` is expected (evaluation, the
     ``moderation score`` command)."""
 
-    def __init__(self, detector: SwapDetector, scanner: FaceScanner):
+    def __init__(self, detector: Detector, scanner: FaceScanner):
         self.detector, self.scanner = detector, scanner
 
     @property

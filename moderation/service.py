@@ -34,15 +34,20 @@ from moderation.records import VideoAnalysis
 from moderation.sources import enrolment_files, opened_source, shown_source
 
 if TYPE_CHECKING:
-    from moderation.detector.inference import SwapDetector
+    from moderation.detector.inference import CropScoring, Detector, SwapDetector
     from moderation.faces.scan import FaceScanner
 
 Analyzer = Callable[[str, Gallery], VideoAnalysis]
 
 
 class Moderation:
-    def __init__(self, settings: Settings | None = None):
+    """``score_remotely``: where face crops are scored instead of by a model of this process's
+    own (the worker passes its scoring queue's client when ``settings.scoring_queue`` is set)."""
+
+    def __init__(self, settings: Settings | None = None,
+                 score_remotely: CropScoring | None = None):
         self.settings = settings or get_settings()
+        self.score_remotely = score_remotely
         self.database_url = self.settings.resolved_database_url
         self.sessions = session_factory(self.database_url)
 
@@ -50,11 +55,24 @@ class Moderation:
         upgrade(self.database_url)
 
     @cached_property
-    def detector(self) -> SwapDetector:
+    def detector(self) -> Detector:
+        """What scans judge faces with: this process's own model, or, given
+        ``score_remotely``, the checkpoint's config with the crops scored there."""
+        if self.score_remotely is not None:
+            from moderation.detector.inference import DelegatedDetector, load_config
+
+            return DelegatedDetector(load_config(self.settings.detector_checkpoint),
+                                     self.score_remotely)
+        return self.own_detector
+
+    @cached_property
+    def own_detector(self) -> SwapDetector:
+        """The checkpoint's model in this process, on ``settings.detector_device``."""
         from moderation.detector.inference import SwapDetector, use_threads
 
         use_threads(self.settings.torch_threads)  # once per process: the service is
-        return SwapDetector.load(self.settings.detector_checkpoint, self.settings.cache_dir)
+        return SwapDetector.load(self.settings.detector_checkpoint, self.settings.cache_dir,
+                                 self.settings.detector_device)
 
     @cached_property
     def scanner(self) -> FaceScanner:

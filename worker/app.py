@@ -1,9 +1,11 @@
 """The Celery app, configured from :class:`moderation.config.Settings` (never from the
 environment directly). Scans and enrolments go to ``settings.queue``, alert deliveries to
-``settings.alert_queue``, each consumed by workers of its own:
+``settings.alert_queue`` and, where it is set, face crops to score to ``settings.scoring_queue``
+(``worker.scoring``), each consumed by workers of its own (``moderation-worker``, worker.cli):
 
-    celery -A worker.app worker --concurrency 2 -Q moderation
-    celery -A worker.app worker --concurrency 1 -Q moderation-alerts
+    moderation-worker scans      # celery -A worker.app worker -Q moderation --autoscale 2,1
+    moderation-worker alerts
+    moderation-worker scoring    # on GPU machines, MODERATION_DETECTOR_DEVICE=cuda
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from moderation.config import Settings, get_settings
+from worker.scoring import SCORE_TASK
 
 ALERT_TASK = "worker.tasks.deliver_alert"
 
@@ -25,14 +28,25 @@ def time_limits(settings: Settings) -> tuple[int, int]:
     return hard - max(5, hard // 10), hard
 
 
+def queues(settings: Settings) -> list[str]:
+    """The queues of this deployment: scans and enrolments, alerts, and scoring if it has its
+    own."""
+    names = [settings.queue, settings.alert_queue]
+    if settings.scoring_queue and settings.scoring_queue not in names:
+        names.append(settings.scoring_queue)
+    return names
+
+
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     soft, hard = time_limits(settings)
-    app = Celery("moderation", broker=settings.broker_url, include=["worker.tasks"])
+    app = Celery("moderation", broker=settings.broker_url, include=["worker.tasks"],
+                 backend=settings.result_backend)
     app.conf.update(
-        # Verdicts and alerts live in the database; nothing reads task results.
+        # Verdicts and alerts live in the database; the only results read are the scores a
+        # scoring worker sends back to the scan waiting for them (worker.scoring).
         task_ignore_result=True,
-        result_backend=None,
+        result_expires=3600,
         task_serializer="json",
         accept_content=["json"],
         # A message is acknowledged only after its task finished, and given back when the
@@ -52,11 +66,12 @@ def create_app(settings: Settings | None = None) -> Celery:
         # Declared the way Celery declares a queue it is only told the name of (the API's
         # sender does that), so both sides agree on the exchange.
         task_queues=[Queue(name, Exchange(name), routing_key=name)
-                     for name in (settings.queue, settings.alert_queue)],
+                     for name in queues(settings)],
         task_default_routing_key=settings.queue,
         # A block's alert must not wait behind the scans queued before it (minutes each, with
         # one message per process): it has a queue, and workers, of its own.
-        task_routes={ALERT_TASK: {"queue": settings.alert_queue}},
+        task_routes={ALERT_TASK: {"queue": settings.alert_queue},
+                     SCORE_TASK: {"queue": settings.scoring_queue or settings.queue}},
         broker_connection_retry_on_startup=True,
         # Redis redelivers an unacknowledged message after this long, also while it is still
         # running or waiting for its retry countdown: keep it well above both.

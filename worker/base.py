@@ -26,6 +26,7 @@ from moderation.errors import ConfigError, InputError, ModelWeightsMissing, Sour
 from moderation.logs import current_context, log_context
 from moderation.service import Moderation
 from worker.metrics import WorkerMetrics, metrics, watch_database
+from worker.scoring import DetectorMismatch, QueuedScoring, ScoringUnavailable
 
 logger = get_task_logger("worker")
 
@@ -49,6 +50,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     # Nothing at the upload's path yet: the file may still be arriving (the scan task gives up
     # with an unprocessable verdict after the last retry).
     SourceMissing,
+    # No scoring worker answered in time, or the one that did runs the other side of a rolling
+    # upgrade's checkpoint (worker.scoring).
+    ScoringUnavailable,
+    DetectorMismatch,
 )
 
 # Faults of the input or of the deployment: the same task fails the same way every time.
@@ -125,7 +130,11 @@ class ModerationTask(celery.Task):
     def service(self) -> Moderation:
         pid = os.getpid()
         if pid not in _services:
-            service = Moderation(self.settings)
+            settings = self.settings
+            # With a scoring queue, this process's scans hand their crops to its workers;
+            # the scoring task itself scores with the service's own model.
+            remote = QueuedScoring(self.app, settings) if settings.scoring_queue else None
+            service = Moderation(settings, score_remotely=remote)
             watch_database(service.sessions.kw["bind"])
             _services[pid] = service
         return _services[pid]

@@ -23,11 +23,14 @@ def alert_queue_of(queue: str) -> str:
 
 class LocalWorker:
     """``celery -A worker.app worker`` with its settings in ``env`` (``MODERATION_*``), on
-    ``queue`` and on an alert queue of its own beside it (``alert_queue_of(queue)``)."""
+    ``queue`` and on an alert queue of its own beside it (``alert_queue_of(queue)``), or on
+    ``consumes`` alone where given (a scoring worker's queue)."""
 
-    def __init__(self, queue: str, env: dict[str, str], log_path: Path, concurrency: int = 1):
+    def __init__(self, queue: str, env: dict[str, str], log_path: Path, concurrency: int = 1,
+                 consumes: list[str] | None = None):
         self.queue = queue
         self.alert_queue = alert_queue_of(queue)
+        self.consumes = consumes or [queue, self.alert_queue]
         self.env = {**os.environ, **env, "MODERATION_QUEUE": queue,
                     "MODERATION_ALERT_QUEUE": self.alert_queue}
         self.log_path = log_path
@@ -39,7 +42,7 @@ class LocalWorker:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-l", "INFO",
-                 "-Q", f"{self.queue},{self.alert_queue}", "--concurrency",
+                 "-Q", ",".join(self.consumes), "--concurrency",
                  str(self.concurrency), "--pool", "prefork",
                  "-n", f"local-{uuid.uuid4().hex[:8]}@%h",
                  "--without-gossip", "--without-mingle", "--without-heartbeat"],

@@ -13,9 +13,10 @@ from moderation.db.uploads import UnknownUpload
 from moderation.errors import ConfigError, ModelWeightsMissing, SourceMissing
 from moderation.logs import log_stage
 from moderation.service import give_up
-from worker.app import ALERT_TASK, app
+from worker.app import ALERT_TASK, SCORE_TASK, app
 from worker.base import TRANSIENT, ModerationTask, is_database_fault, is_transient
 from worker.metrics import database_time
+from worker.scoring import score_batch
 
 # A scan row still 'running' that was started this often means the processes running it died
 # (a decoder crash, the kernel's OOM killer): with late acknowledgement the message would come
@@ -138,6 +139,24 @@ def deliver_alert(self: AlertTask, alert_id: int) -> bool:
     self.note(delivered=delivered)
     self.log.info("delivered" if delivered else "not delivered (no webhook or no such alert)")
     return delivered
+
+
+class ScoringTask(ModerationTask):
+    def _run(self, *args, **kwargs):
+        # Every error goes back to the scan waiting for these scores, which decides (retry on
+        # another scoring worker, or give up with a verdict); none is swallowed here.
+        return self.run(*args, **kwargs)
+
+
+# On the scoring queue (worker.app's task_routes), consumed by scoring workers: GPU machines,
+# or any worker started with that queue. Not retried here: the scan that waits retries.
+@app.task(base=ScoringTask, bind=True, name=SCORE_TASK, ignore_result=False,
+          soft_time_limit=60, time_limit=90)
+def score_crops(self: ScoringTask, crops: str, detector_version: str) -> list[float]:
+    with log_stage("score"):
+        scores = score_batch(self.service.own_detector, crops, detector_version)
+    self.metrics.detector_version(detector_version)
+    return scores
 
 
 def _final_reason(exc: BaseException, tries: int) -> tuple[str, str]:

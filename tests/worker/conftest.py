@@ -66,12 +66,14 @@ def start_worker(broker, worker_env, tmp_path) -> Callable[..., LocalWorker]:
     name = new_queue()
     started: list[LocalWorker] = []
 
-    def start(concurrency: int = 1, **settings: str) -> LocalWorker:
-        """``settings``: more MODERATION_* variables, by field name."""
+    def start(concurrency: int = 1, consumes: list[str] | None = None,
+              **settings: str) -> LocalWorker:
+        """``settings``: more MODERATION_* variables, by field name; ``consumes``: the queues
+        it takes tasks from instead of this test's scan and alert queues."""
         env = {**worker_env, **{f"MODERATION_{key.upper()}": value
                                 for key, value in settings.items()}}
         log = tmp_path / f"worker{len(started)}.log"
-        worker = LocalWorker(name, env, log, concurrency)
+        worker = LocalWorker(name, env, log, concurrency, consumes)
         started.append(worker)
         return worker.start()
 

@@ -65,23 +65,45 @@ def compose() -> dict:
     return yaml.safe_load((DOCKER / "compose.yaml").read_text())
 
 
+def _celery_argv(service: dict) -> list[str]:
+    """What ``moderation-worker`` runs for a compose service, under its environment."""
+    from worker.cli import build_parser as worker_parser
+    from worker.cli import worker_argv
+
+    command = service["command"]
+    assert command[0] == "moderation-worker"
+    args = worker_parser().parse_args(command[1:])
+    environment = {key.removeprefix("MODERATION_").lower(): value
+                   for key, value in service["environment"].items()
+                   if not str(value).startswith("${")}
+    return worker_argv(Settings(**environment), args.roles)
+
+
+def _option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
 def test_compose_has_the_services_and_their_commands(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "rabbitmq", "migrate", "worker", "alerts", "api"}
+    assert set(services) == {"postgres", "rabbitmq", "migrate", "worker", "alerts", "scoring",
+                             "api"}
     assert services["migrate"]["command"] == ["moderation", "db", "upgrade"]
     assert services["migrate"]["restart"] == "no"
-    worker = services["worker"]["command"]
-    assert worker[:4] == ["celery", "-A", "worker.app", "worker"]
-    assert worker[worker.index("--concurrency") + 1] == "2"
-    queue = worker[worker.index("-Q") + 1]
-    assert queue == services["worker"]["environment"]["MODERATION_QUEUE"] == Settings().queue
+    # Scan workers grow from one pool process to two while the queue holds work.
+    worker = _celery_argv(services["worker"])
+    assert _option(worker, "-Q") == services["worker"]["environment"]["MODERATION_QUEUE"] \
+        == Settings().queue
+    assert _option(worker, "--autoscale") == "2,1"
     # Alerts have a worker of their own, on their queue only.
-    alerts = services["alerts"]["command"]
-    assert alerts[:4] == ["celery", "-A", "worker.app", "worker"]
-    alert_queue = alerts[alerts.index("-Q") + 1]
-    assert alert_queue == services["alerts"]["environment"]["MODERATION_ALERT_QUEUE"] \
-        == Settings().alert_queue != queue
+    alerts = _celery_argv(services["alerts"])
+    assert _option(alerts, "-Q") == services["alerts"]["environment"]["MODERATION_ALERT_QUEUE"] \
+        == Settings().alert_queue != Settings().queue
+    assert _option(alerts, "--concurrency") == "1"
     assert "MODERATION_ALERT_SECRET" in services["alerts"]["environment"]
+    # Each healthcheck pings its own worker by the node name moderation-worker gives it.
+    for name, argv in (("worker", worker), ("alerts", alerts)):
+        node = _option(argv, "-n").replace("%h", "$$HOSTNAME")
+        assert f"-d {node} " in services[name]["healthcheck"]["test"][1]
     assert services["api"]["command"] == ["moderation", "serve", "--host", "0.0.0.0",
                                           "--port", "8000"]
     # The commands are the project's own.
@@ -91,7 +113,37 @@ def test_compose_has_the_services_and_their_commands(compose):
     from worker.app import app
 
     assert app.conf.task_default_queue == Settings().queue
-    assert app.amqp.router.route({}, "worker.tasks.deliver_alert")["queue"].name == alert_queue
+    assert app.amqp.router.route({}, "worker.tasks.deliver_alert")["queue"].name == \
+        Settings().alert_queue
+
+
+def test_compose_scores_on_a_gpu_worker_under_its_profile(compose):
+    services = compose["services"]
+    scoring = services["scoring"]
+    assert scoring["profiles"] == ["gpu"]
+    # Off by default: the scan workers score in their own processes unless told the queue.
+    assert services["worker"]["environment"]["MODERATION_SCORING_QUEUE"] == \
+        "${MODERATION_SCORING_QUEUE:-}"
+    queue = "moderation-scoring"
+    assert scoring["environment"]["MODERATION_SCORING_QUEUE"] == \
+        "${MODERATION_SCORING_QUEUE:-%s}" % queue
+    environment = {key.removeprefix("MODERATION_").lower(): value
+                   for key, value in scoring["environment"].items()}
+    environment["scoring_queue"] = queue
+    settings = Settings(**environment)
+    assert settings.detector_device == "cuda"
+    from worker.cli import worker_argv
+
+    assert _option(worker_argv(settings, ["scoring"]), "-Q") == queue
+    assert scoring["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "TORCH_INDEX" in scoring["build"]["args"] and "cu" in scoring["build"]["args"][
+        "TORCH_INDEX"].rsplit("/", 1)[1]
+    # Crops come over the broker: no uploads, no database.
+    assert scoring["volumes"] == [] and "MODERATION_DATABASE_URL" not in scoring["environment"]
+    from worker.app import create_app
+
+    router = create_app(settings).amqp.router
+    assert router.route({}, "worker.tasks.score_crops")["queue"].name == queue
 
 
 def test_compose_environment_names_are_settings(compose):
@@ -109,7 +161,7 @@ def test_compose_environment_names_are_settings(compose):
 
 def test_compose_starts_things_in_order_and_checks_their_health(compose):
     services = compose["services"]
-    for name in ("postgres", "rabbitmq", "worker", "alerts", "api"):
+    for name in ("postgres", "rabbitmq", "worker", "alerts", "scoring", "api"):
         assert services[name]["healthcheck"]["test"], name
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name in ("worker", "alerts", "api"):
