@@ -209,7 +209,9 @@ def start_exporter(settings: Settings, app) -> int | None:
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(folder))
-    registry.register(QueueDepth(app, [settings.queue, settings.alert_queue]))
+    from worker.app import queues
+
+    registry.register(QueueDepth(app, queues(settings)))
     server, thread = start_http_server(settings.worker_metrics_port, registry=registry)
     _exporter.update(folder=folder, server=server, owned=settings.worker_metrics_dir is None)
     log.info("metrics on port %d (files in %s)", settings.worker_metrics_port, folder)
