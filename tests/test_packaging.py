@@ -73,6 +73,14 @@ def test_the_wheel_carries_the_migrations_templates_and_weights(installed_wheel)
     assert not (installed_wheel / "migrations").exists()  # no top-level package of that name
 
 
+def test_the_wheel_installs_both_commands(installed_wheel):
+    """The compose file and the Dockerfile run ``moderation`` and ``moderation-worker``."""
+    (entry_points,) = installed_wheel.glob("moderation-*.dist-info/entry_points.txt")
+    text = entry_points.read_text()
+    assert "moderation = moderation.cli:main" in text
+    assert "moderation-worker = worker.cli:main" in text
+
+
 def test_the_installed_package_finds_its_migrations_and_migrates(installed_wheel, tmp_path):
     """Run where the checkout is not importable, the installed package alone on the path."""
     probe = f"""
