@@ -38,6 +38,12 @@ def worker_argv(settings: Settings, roles: list[str], extra: list[str] = ()) -> 
             queues.append(settings.scoring_queue)
         else:
             raise ConfigError(f"{role}: not a worker role (one of {', '.join(ROLES)})")
+    if {"scans", "scoring"} <= set(roles):
+        # A scan's process waits for its crops' scores: sharing a pool, every process could be
+        # a scan waiting for scoring tasks that no free process is left to run.
+        raise ConfigError("scans and scoring cannot share a worker: run `moderation-worker "
+                          "scoring` apart (or leave MODERATION_SCORING_QUEUE empty to score "
+                          "in the scan's process)")
     low, high = settings.worker_min_processes, settings.worker_max_processes
     pool = ["--concurrency", str(high)] if low == high else ["--autoscale", f"{high},{low}"]
     return ["worker", "-Q", ",".join(dict.fromkeys(queues)), *pool,

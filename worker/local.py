@@ -27,10 +27,14 @@ class LocalWorker:
     ``consumes`` alone where given (a scoring worker's queue)."""
 
     def __init__(self, queue: str, env: dict[str, str], log_path: Path, concurrency: int = 1,
-                 consumes: list[str] | None = None):
+                 consumes: list[str] | None = None, roles: list[str] | None = None):
         self.queue = queue
         self.alert_queue = alert_queue_of(queue)
         self.consumes = consumes or [queue, self.alert_queue]
+        # Started by ``moderation-worker ROLE...`` instead: its queues and pool bounds then
+        # come from the settings in ``env`` (``queue`` is the scans role's).
+        self.roles = roles
+        self.node = f"local-{uuid.uuid4().hex[:8]}@%h"
         self.env = {**os.environ, **env, "MODERATION_QUEUE": queue,
                     "MODERATION_ALERT_QUEUE": self.alert_queue}
         self.log_path = log_path
@@ -41,12 +45,7 @@ class LocalWorker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-l", "INFO",
-                 "-Q", ",".join(self.consumes), "--concurrency",
-                 str(self.concurrency), "--pool", "prefork",
-                 "-n", f"local-{uuid.uuid4().hex[:8]}@%h",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                self.command(), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 # Its own process group: stopping it stops its pool processes too.
                 start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -56,6 +55,19 @@ class LocalWorker:
                 raise RuntimeError(f"the worker did not start; its log:\n{self.log()}")
             time.sleep(0.1)
         return self
+
+    def command(self) -> list[str]:
+        quiet = ["--pool", "prefork", "-n", self.node, "--without-gossip", "--without-mingle",
+                 "--without-heartbeat"]
+        if self.roles:
+            return [sys.executable, "-m", "worker.cli", *self.roles, "-l", "INFO", "--", *quiet]
+        return [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-l", "INFO",
+                "-Q", ",".join(self.consumes), "--concurrency", str(self.concurrency), *quiet]
+
+    @property
+    def hostname(self) -> str:
+        """Its node name, as ``app.control.inspect`` takes it."""
+        return self.node.replace("%h", os.uname().nodename)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -67,13 +67,14 @@ def start_worker(broker, worker_env, tmp_path) -> Callable[..., LocalWorker]:
     started: list[LocalWorker] = []
 
     def start(concurrency: int = 1, consumes: list[str] | None = None,
-              **settings: str) -> LocalWorker:
+              roles: list[str] | None = None, **settings: str) -> LocalWorker:
         """``settings``: more MODERATION_* variables, by field name; ``consumes``: the queues
-        it takes tasks from instead of this test's scan and alert queues."""
+        it takes tasks from instead of this test's scan and alert queues; ``roles``: started
+        by ``moderation-worker`` with these roles instead."""
         env = {**worker_env, **{f"MODERATION_{key.upper()}": value
                                 for key, value in settings.items()}}
         log = tmp_path / f"worker{len(started)}.log"
-        worker = LocalWorker(name, env, log, concurrency, consumes)
+        worker = LocalWorker(name, env, log, concurrency, consumes, roles)
         started.append(worker)
         return worker.start()
 

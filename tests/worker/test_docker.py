@@ -126,7 +126,7 @@ def test_compose_scores_on_a_gpu_worker_under_its_profile(compose):
         "${MODERATION_SCORING_QUEUE:-}"
     queue = "moderation-scoring"
     assert scoring["environment"]["MODERATION_SCORING_QUEUE"] == \
-        "${MODERATION_SCORING_QUEUE:-%s}" % queue
+        f"${{MODERATION_SCORING_QUEUE:-{queue}}}"
     environment = {key.removeprefix("MODERATION_").lower(): value
                    for key, value in scoring["environment"].items()}
     environment["scoring_queue"] = queue

@@ -165,3 +165,33 @@ def test_a_scan_worker_hands_its_crops_to_the_scoring_workers(sessions, videos, 
             if worker is not None:
                 worker.stop()  # before their queue goes
         delete_queue(create_app(), scoring)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_scan_workers_of_several_hosts_share_one_scoring_worker(sessions, videos, start_worker):
+    """Two scan workers (as on two hosts: their own processes and broker connections, one
+    broker and one database) and one scoring worker, all started by moderation-worker."""
+    scoring = new_queue()
+    scans = [start_worker(roles=["scans"], scoring_queue=scoring, worker_min_processes="1",
+                          worker_max_processes="1") for _ in range(2)]
+    scorer = start_worker(roles=["scoring"], scoring_queue=scoring, worker_min_processes="1",
+                          worker_max_processes="1")
+    try:
+        clips = ["real_ffpp_c23_634.mp4", "real_ffpp_c23_004.mp4", "real_hamilton_640x360.mp4",
+                 "real_ffpp_c23_519.mp4"]
+        uploads = [upload(sessions, videos / clip) for clip in clips]
+        for upload_id in uploads:
+            send_scan(upload_id, start_worker.queue)
+        decisions = {wait_for_verdict(sessions, upload_id, timeout=240).decision
+                     for upload_id in uploads}
+        assert decisions == {"allow"}
+        # Both scan workers took scans; every crop was scored by the scoring worker.
+        for worker in scans:
+            assert "verdict allow" in worker.log()
+            assert "Task worker.tasks.score_crops[" not in worker.log()
+        assert scorer.log().count("Task worker.tasks.score_crops[") >= 2 * len(uploads)
+    finally:
+        for worker in (*scans, scorer):
+            worker.stop()
+        delete_queue(create_app(), scoring)

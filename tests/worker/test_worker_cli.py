@@ -6,17 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import uuid
 
 import pytest
 
 from moderation.config import Settings
 from moderation.errors import ConfigError
-from tests.worker.conftest import BROKER, new_queue
+from tests.worker.conftest import BROKER, send_scan, upload, wait_for, wait_for_verdict
 from worker.app import create_app
 from worker.cli import worker_argv
-from worker.local import REPO, delete_queue
+from worker.local import REPO
 
 
 def test_each_role_consumes_the_queue_its_setting_names():
@@ -32,9 +30,14 @@ def test_each_role_consumes_the_queue_its_setting_names():
     assert "--autoscale" not in fixed and fixed[fixed.index("--concurrency") + 1] == "3"
 
 
-def test_the_scoring_role_needs_its_queue():
+def test_the_scoring_role_needs_its_queue_and_a_worker_of_its_own():
     with pytest.raises(ConfigError, match="MODERATION_SCORING_QUEUE"):
         worker_argv(Settings(scoring_queue=""), ["scoring"])
+    # Its scans would wait for scoring tasks that only their own busy pool could run.
+    with pytest.raises(ConfigError, match="cannot share a worker"):
+        worker_argv(Settings(scoring_queue="gpu-q"), ["scans", "scoring"])
+    assert worker_argv(Settings(scoring_queue="gpu-q"), ["alerts", "scoring"])[2] == \
+        "moderation-alerts,gpu-q"
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -59,32 +62,24 @@ def test_mistakes_are_one_line_naming_the_variable():
 
 @pytest.mark.services
 @pytest.mark.slow
-def test_a_worker_it_starts_has_the_settings_pool_bounds(broker, worker_env, tmp_path):
-    queue = new_queue()
-    node = f"scans-{uuid.uuid4().hex[:8]}@%h"
-    log = tmp_path / "worker.log"
-    env = {**os.environ, **worker_env, "MODERATION_QUEUE": queue,
-           "MODERATION_WORKER_MIN_PROCESSES": "1", "MODERATION_WORKER_MAX_PROCESSES": "3"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "scans", "--", "-n", node,
-             "--without-gossip", "--without-mingle"],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    app = create_app(Settings(broker_url=BROKER, queue=queue))
-    try:
-        deadline = time.monotonic() + 60
-        while " ready." not in log.read_text(errors="replace"):
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        name = node.replace("%h", os.uname().nodename)
-        stats = app.control.inspect([name], timeout=5).stats()[name]
-        # Celery's autoscaler holds the bounds; idle, the pool is at its smallest.
-        autoscaler = stats["autoscaler"]
-        assert (autoscaler["max"], autoscaler["min"], autoscaler["current"]) == (3, 1, 1)
-        # It consumes the queue its settings name.
-        active = app.control.inspect([name], timeout=5).active_queues()[name]
-        assert [q["name"] for q in active] == [queue]
-    finally:
-        process.terminate()
-        process.wait(30)
-        delete_queue(app, queue)
+def test_a_worker_it_starts_grows_its_pool_within_the_settings_bounds(sessions, videos,
+                                                                       start_worker):
+    worker = start_worker(roles=["scans"], worker_min_processes="1",
+                          worker_max_processes="2", torch_threads="1")
+    app = create_app(Settings(broker_url=BROKER, queue=worker.queue))
+    inspect = app.control.inspect([worker.hostname], timeout=5)
+    # It consumes the queue its settings name, with Celery's autoscaler holding the bounds;
+    # idle, the pool is at its smallest.
+    assert [q["name"] for q in inspect.active_queues()[worker.hostname]] == [worker.queue]
+    autoscaler = inspect.stats()[worker.hostname]["autoscaler"]
+    assert (autoscaler["max"], autoscaler["min"], autoscaler["current"]) == (2, 1, 1)
+    # Four scans queued at once: the worker reserves more than one and grows to two processes.
+    clips = ["real_ffpp_c23_634.mp4", "real_ffpp_c23_004.mp4", "real_hamilton_640x360.mp4",
+             "real_ffpp_c23_519.mp4"]
+    uploads = [upload(sessions, videos / clip) for clip in clips]
+    for upload_id in uploads:
+        send_scan(upload_id, worker.queue)
+    wait_for(lambda: inspect.stats()[worker.hostname]["autoscaler"]["current"] == 2, 120,
+             what="the pool's second process")
+    assert "Scaling up 1 processes" in worker.log()
+    assert {wait_for_verdict(sessions, upload_id).decision for upload_id in uploads} == {"allow"}
