@@ -59,10 +59,12 @@ class Moderation:
         """What scans judge faces with: this process's own model, or, given
         ``score_remotely``, the checkpoint's config with the crops scored there."""
         if self.score_remotely is not None:
-            from moderation.detector.inference import DelegatedDetector, load_config
+            from moderation.detector.checkpoint import DEFAULT_CHECKPOINT, read_config
+            from moderation.detector.inference import DelegatedDetector
 
-            return DelegatedDetector(load_config(self.settings.detector_checkpoint),
-                                     self.score_remotely)
+            # The config alone: its tensors are the scoring workers' to read and check.
+            checkpoint = self.settings.detector_checkpoint or DEFAULT_CHECKPOINT
+            return DelegatedDetector(read_config(checkpoint), self.score_remotely)
         return self.own_detector
 
     @cached_property

@@ -41,11 +41,6 @@ def check_device(device: str) -> None:
                               f"sees {torch.cuda.device_count()} CUDA device(s) here")
 
 
-def load_config(path: str | Path | None = None) -> DetectorConfig:
-    """The checkpoint's config alone, for a process that scores its crops elsewhere."""
-    return load_checkpoint(Path(path or DEFAULT_CHECKPOINT))[0]
-
-
 class Detector:
     """A checkpoint's judgement: its crop geometry, threshold and version, the scores of a
     scan's tracks and of the whole video. Who scores the crops is the subclass's business: its

@@ -291,3 +291,24 @@ def test_the_frozen_model_is_kept_between_processes_and_scores_the_same(tmp_path
     np.testing.assert_array_equal(third.score_crops(crops), plain)
     assert "could not be read: freezing it again" in caplog.text
     assert path.stat().st_size > 1000  # written again
+
+
+def test_a_gpu_this_machine_lacks_is_a_setting_error_naming_the_variable():
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last device, if any
+    with pytest.raises(ConfigError, match=f"MODERATION_DETECTOR_DEVICE={missing}"):
+        SwapDetector.load(device=missing)
+    with pytest.raises(ValueError, match="detector_device"):
+        Settings(detector_device="tpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_on_a_gpu_the_detector_scores_as_on_the_cpu(tmp_path):
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (160, 160, 3), dtype=np.uint8) for _ in range(70)]
+    on_cpu = SwapDetector.load().score_crops(crops)
+    on_gpu = SwapDetector.load(cache_dir=tmp_path, device="cuda")
+    np.testing.assert_allclose(on_gpu.score_crops(crops), on_cpu, atol=1e-4)
+    # Kept apart from the CPU's frozen model, and read back onto the GPU.
+    assert "-cuda-" in on_gpu.frozen_path.name
+    again = SwapDetector.load(cache_dir=tmp_path, device="cuda")
+    np.testing.assert_allclose(again.score_crops(crops), on_cpu, atol=1e-4)
