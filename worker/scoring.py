@@ -116,6 +116,13 @@ class QueuedScoring:
             raise ScoringUnavailable(
                 f"no scoring worker on queue {queue!r} scored {len(crops)} face crops within "
                 f"{timeout:g} s (MODERATION_SCORING_TIMEOUT_S)") from None
+        except (DetectorMismatch, BadBatch):
+            raise
+        except Exception as exc:
+            # The scoring worker broke (its weights, its GPU, its time limit): a fault of that
+            # worker, not of this video; the scan retries, perhaps on a sound one.
+            raise ScoringUnavailable(f"a scoring worker on queue {queue!r} failed: "
+                                     f"{type(exc).__name__}: {exc}") from exc
         finally:
             pending.forget()
         return np.asarray([value for part in scores for value in part], np.float32)

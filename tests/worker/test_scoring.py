@@ -128,6 +128,19 @@ def test_a_scoring_worker_scores_batches_sent_over_the_broker(broker, start_work
 
 
 @pytest.mark.services
+def test_a_broken_scoring_worker_is_a_fault_the_scan_retries(broker, start_worker, tmp_path):
+    queue = new_queue()
+    worker = start_worker(consumes=[queue], scoring_queue=queue,
+                          detector_checkpoint=str(tmp_path / "absent.pt"))
+    try:
+        with pytest.raises(ScoringUnavailable, match="failed: ModelWeightsMissing.*absent.pt"):
+            _client(queue)([np.zeros((160, 160, 3), np.uint8)], SwapDetector.load().config)
+    finally:
+        worker.stop()
+        delete_queue(create_app(), queue)
+
+
+@pytest.mark.services
 def test_without_a_scoring_worker_the_scan_is_told_so_in_time(broker):
     queue = new_queue()
     try:
