@@ -1,7 +1,8 @@
-"""Start-up time of the `moderation` command: wall time of quick commands in fresh processes
-(median of --repeats), and whether each imported torch. The interpreter alone and `import torch`
-are the floor and the cost to avoid. Run with `.venv/bin/python bench/startup.py` (or
-`make bench-startup`); it times this checkout's code, whatever is installed."""
+"""Start-up time of the `moderation` and `moderation-worker` commands: wall time of quick
+commands in fresh processes (median of --repeats), and whether each imported torch. The
+interpreter alone and `import torch` are the floor and the cost to avoid. Run with
+`.venv/bin/python bench/startup.py` (or `make bench-startup`); it times this checkout's code,
+whatever is installed."""
 
 from __future__ import annotations
 
@@ -17,17 +18,20 @@ from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
+# (label, the command's module, its arguments)
 COMMANDS = [
-    ("moderation --help", ["--help"]),
-    ("moderation synth --list", ["synth", "--list"]),
-    ("moderation db upgrade --help", ["db", "upgrade", "--help"]),
-    ("moderation synth --count x (bad argument)", ["synth", "--count", "x"]),
+    ("moderation --help", "moderation.cli", ["--help"]),
+    ("moderation synth --list", "moderation.cli", ["synth", "--list"]),
+    ("moderation db upgrade --help", "moderation.cli", ["db", "upgrade", "--help"]),
+    ("moderation synth --count x (bad argument)", "moderation.cli", ["synth", "--count", "x"]),
+    ("moderation-worker --help", "worker.cli", ["--help"]),
+    ("moderation-worker scans --print", "worker.cli", ["scans", "--print"]),
 ]
 FLOORS = [("python -c pass", "pass"), ("python -c 'import torch'", "import torch")]
 HEAVY = ("torch", "retinaface", "facenet_pytorch")
-# Runs the command's main as `python -m moderation` would, then says which heavy modules it left.
-PROBE = ("import sys\nfrom moderation.cli import main\ntry:\n    main(sys.argv[1:])\n"
-         "except SystemExit:\n    pass\n"
+# Runs the command's main as its console script would, then says which heavy modules it left.
+PROBE = ("import importlib, sys\nmain = importlib.import_module(sys.argv[1]).main\ntry:\n"
+         "    main(sys.argv[2:])\nexcept SystemExit:\n    pass\n"
          f"print(','.join(m for m in {HEAVY!r} if m in sys.modules) or '-', file=sys.stderr)")
 console = Console()
 
@@ -45,8 +49,8 @@ def wall_time(command: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def heavy_imports(arguments: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "-c", PROBE, *arguments], cwd=ROOT, env=env,
+def heavy_imports(module: str, arguments: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run([sys.executable, "-c", PROBE, module, *arguments], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=False)
     return result.stderr.strip().splitlines()[-1]
 
@@ -60,8 +64,8 @@ def main() -> int:
                         f"({os.cpu_count()} cores, {sys.executable})")
     for column in ("command", "median s", "min s", "heavy modules imported"):
         table.add_column(column, justify="left" if column == "command" else "right")
-    rows = [(label, [sys.executable, "-m", "moderation", *arguments],
-             heavy_imports(arguments, env)) for label, arguments in COMMANDS]
+    rows = [(label, [sys.executable, "-m", module, *arguments],
+             heavy_imports(module, arguments, env)) for label, module, arguments in COMMANDS]
     rows += [(label, [sys.executable, "-c", code], "") for label, code in FLOORS]
     for label, command, heavy in rows:
         wall_time(command, env)  # a first run warms the file cache; it is not counted

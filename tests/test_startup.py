@@ -41,6 +41,20 @@ def test_help_and_argument_errors_import_no_torch(args):
     assert heavy == []
 
 
+@pytest.mark.parametrize("args", [("--help",), ("scans", "alerts", "--print"), ("gpu",)],
+                         ids=" ".join)
+def test_the_worker_command_answers_without_torch(args):
+    """``moderation-worker --help``, ``--print`` and a wrong role import neither torch nor the
+    tasks: only starting a worker does."""
+    probe = PROBE.replace("from moderation.cli import main", "from worker.cli import main")
+    probe = probe.replace(f"{HEAVY!r}", f"{(*HEAVY, 'worker.tasks')!r}")
+    result = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                            text=True, timeout=120)
+    code, heavy = ast.literal_eval(result.stderr.strip().splitlines()[-1])
+    assert code == (2 if "gpu" in args else 0)
+    assert heavy == []
+
+
 def test_synth_list_imports_no_torch_and_names_every_operation():
     code, heavy, stdout = run_cli("synth", "--list")
     assert code == 0 and heavy == []
