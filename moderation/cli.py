@@ -340,12 +340,26 @@ def run_scan(args: argparse.Namespace) -> int:
 
 def run_db(args: argparse.Namespace) -> int:
     # Not through the service, which would import the detector (torch) to migrate a schema.
+    from tqdm import tqdm
+
     from moderation.config import get_settings
-    from moderation.db.session import upgrade
+    from moderation.db.session import pending_revisions, upgrade
 
     url = get_settings().resolved_database_url
-    upgrade(url)
-    print(f"migrated {url.split('@')[-1]} to the latest schema", file=sys.stderr)
+    pending = pending_revisions(url)
+    with tqdm(total=len(pending), desc="migrate", unit="revision",
+              disable=len(pending) <= 1) as bar:
+        if pending:
+            bar.set_postfix_str(pending[0])
+
+        def applied(revision: str) -> None:
+            bar.update()
+            if bar.n < len(pending):  # the one being applied now: a backfill takes a while
+                bar.set_postfix_str(pending[bar.n])
+
+        upgrade(url, on_step=applied)
+    done = f"applied {', '.join(pending)}" if pending else "it was there already"
+    print(f"migrated {url.split('@')[-1]} to the latest schema ({done})", file=sys.stderr)
     return 0
 
 
