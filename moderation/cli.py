@@ -548,13 +548,13 @@ def run_score(args: argparse.Namespace) -> int:
             result = scorer.score_path(path, crops=args.crops)
         except InputError as exc:
             failures += 1
-            print(f"error: {exc}", file=sys.stderr)
+            _write(f"error: {exc}", sys.stderr)
             continue
         if args.jsonl:
-            print(json.dumps(result.to_json()))
+            _write(json.dumps(result.to_json()))
         else:
             score = "-" if result.score is None else f"{result.score:.3f}"
-            print(f"{result.label:8s} {score:>6s}  {result.faces:3d} faces  {path}")
+            _write(f"{result.label:8s} {score:>6s}  {result.faces:3d} faces  {path}")
     return 2 if failures else 0
 
 
