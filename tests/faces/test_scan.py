@@ -5,17 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 
 from moderation import cli
 from moderation.config import Settings
 from moderation.faces.scan import FaceScanner
 from tests.conftest import SHARED
-from tests.video.conftest import encode
+from tests.video.conftest import encode, still_clip
 
 VIDEOS = SHARED / "data" / "videos"
 
@@ -111,24 +108,9 @@ def test_tracks_get_identities_and_match_an_enrolled_person(scanner, tmp_path):
     assert scanner.identify(other, gallery)[other_main] is None
 
 
-def _still_clip(path: Path, image: np.ndarray, count: int = 10) -> Path:
-    """``count`` frames of one image at 10 fps (H.264)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.height, stream.width = image.shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for _ in range(count):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def test_several_videos_get_a_bar_and_lines_that_name_them(astronaut, tmp_path, capsys):
-    first = _still_clip(tmp_path / "first.mp4", astronaut)
-    second = _still_clip(tmp_path / "other" / "second.mp4", astronaut[:, ::-1].copy())
+    first = still_clip(tmp_path / "first.mp4", astronaut)
+    second = still_clip(tmp_path / "other" / "second.mp4", astronaut[:, ::-1].copy())
     crops = tmp_path / "crops"
     code = cli.main(["faces", str(first), str(tmp_path / "nowhere.mp4"), str(second),
                      "--jsonl", "--frames", "3", "--save-crops", str(crops)])
@@ -145,7 +127,7 @@ def test_several_videos_get_a_bar_and_lines_that_name_them(astronaut, tmp_path, 
 
 
 def test_one_video_prints_its_lines_as_before_and_no_bar(astronaut, tmp_path, capsys):
-    clip = _still_clip(tmp_path / "one.mp4", astronaut)
+    clip = still_clip(tmp_path / "one.mp4", astronaut)
     assert cli.main(["faces", str(clip), "--jsonl", "--frames", "2",
                      "--save-crops", str(tmp_path / "crops")]) == 0
     out, err = capsys.readouterr()
