@@ -374,7 +374,8 @@ def run_persons(args: argparse.Namespace) -> int:
     service.migrate()
     actor = cli_actor()
     if args.action == "enroll":
-        person_id = service.enroll(args.name, args.sources, args.consent, actor)
+        person_id = service.enroll(args.name, args.sources, args.consent, actor,
+                                   progress=True)
         with service.sessions() as session:
             count = len(persons.find_person(session, person_id).descriptors)
         print(f"enrolled {args.name} ({person_id}) from {len(args.sources)} sources: "
