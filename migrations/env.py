@@ -10,6 +10,8 @@ from moderation.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+# moderation.db.session.upgrade's on_step (a progress bar), when its caller gave one.
+on_version_apply = config.attributes.get("on_version_apply")
 
 
 def url() -> str:
@@ -18,7 +20,8 @@ def url() -> str:
 
 def run_offline() -> None:
     context.configure(url=url(), target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=url().startswith("sqlite"))
+                      render_as_batch=url().startswith("sqlite"),
+                      on_version_apply=on_version_apply)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -36,7 +39,7 @@ def run_online() -> None:
             connection.commit()
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite",
-                          compare_type=True)
+                          compare_type=True, on_version_apply=on_version_apply)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -133,12 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
         "faces", help="find, track and crop the faces of a video",
         description="Samples frames evenly (MODERATION_FRAMES_PER_VIDEO, default 32), detects "
         "faces (MODERATION_FACE_DETECTOR) and links them into tracks.")
-    faces.add_argument("video", type=Path)
+    faces.add_argument("videos", type=Path, nargs="+", metavar="video",
+                       help="one or more videos, scanned one after another")
     faces.add_argument("--jsonl", action="store_true",
                        help='one JSON line per sampled frame: {"t": s, "faces": [{"box": '
-                       '[x1, y1, x2, y2], "score": p, "track": k}]}')
+                       '[x1, y1, x2, y2], "score": p, "track": k}]} (with several videos, '
+                       '"video": path too)')
     faces.add_argument("--save-crops", type=Path, metavar="DIR",
-                       help="write each face crop as DIR/<track>_<time>.png")
+                       help="write each face crop as DIR/<track>_<time>.png (with several "
+                       "videos, DIR/<video name>/...)")
     sampling = faces.add_mutually_exclusive_group()
     sampling.add_argument("--frames", type=int, help="number of evenly spread samples")
     sampling.add_argument("--rate", type=float, help="samples per second instead")
@@ -340,12 +343,26 @@ def run_scan(args: argparse.Namespace) -> int:
 
 def run_db(args: argparse.Namespace) -> int:
     # Not through the service, which would import the detector (torch) to migrate a schema.
+    from tqdm import tqdm
+
     from moderation.config import get_settings
-    from moderation.db.session import upgrade
+    from moderation.db.session import pending_revisions, upgrade
 
     url = get_settings().resolved_database_url
-    upgrade(url)
-    print(f"migrated {url.split('@')[-1]} to the latest schema", file=sys.stderr)
+    pending = pending_revisions(url)
+    with tqdm(total=len(pending), desc="migrate", unit="revision",
+              disable=len(pending) <= 1) as bar:
+        if pending:
+            bar.set_postfix_str(pending[0])
+
+        def applied(revision: str) -> None:
+            bar.update()
+            if bar.n < len(pending):  # the one being applied now: a backfill takes a while
+                bar.set_postfix_str(pending[bar.n])
+
+        upgrade(url, on_step=applied)
+    done = f"applied {', '.join(pending)}" if pending else "it was there already"
+    print(f"migrated {url.split('@')[-1]} to the latest schema ({done})", file=sys.stderr)
     return 0
 
 
@@ -357,7 +374,8 @@ def run_persons(args: argparse.Namespace) -> int:
     service.migrate()
     actor = cli_actor()
     if args.action == "enroll":
-        person_id = service.enroll(args.name, args.sources, args.consent, actor)
+        person_id = service.enroll(args.name, args.sources, args.consent, actor,
+                                   progress=True)
         with service.sessions() as session:
             count = len(persons.find_person(session, person_id).descriptors)
         print(f"enrolled {args.name} ({person_id}) from {len(args.sources)} sources: "
@@ -531,13 +549,13 @@ def run_score(args: argparse.Namespace) -> int:
             result = scorer.score_path(path, crops=args.crops)
         except InputError as exc:
             failures += 1
-            print(f"error: {exc}", file=sys.stderr)
+            _write(f"error: {exc}", sys.stderr)
             continue
         if args.jsonl:
-            print(json.dumps(result.to_json()))
+            _write(json.dumps(result.to_json()))
         else:
             score = "-" if result.score is None else f"{result.score:.3f}"
-            print(f"{result.label:8s} {score:>6s}  {result.faces:3d} faces  {path}")
+            _write(f"{result.label:8s} {score:>6s}  {result.faces:3d} faces  {path}")
     return 2 if failures else 0
 
 
@@ -570,38 +588,75 @@ def _media_scorer(checkpoint: Path | None):
 
 
 def run_faces(args: argparse.Namespace) -> int:
-    import json
+    from tqdm import tqdm
 
     from moderation.config import get_settings
     from moderation.detector.inference import use_threads
     from moderation.faces.scan import FaceScanner
     from moderation.images import write_png
 
+    several = len(args.videos) > 1
+    names = [video.stem for video in args.videos]
+    if several and args.save_crops and len(set(names)) < len(names):
+        raise ModerationError("--save-crops with several videos writes DIR/<video name>/: "
+                              "two of these videos have the same name")
     settings = get_settings()
     use_threads(settings.torch_threads)
     scanner = FaceScanner(settings)
-    result = scanner.scan(args.video, count=args.frames, rate=args.rate,
-                          keyframes_only=args.keyframes, keep_crops=args.save_crops is not None)
-    if args.save_crops:
-        args.save_crops.mkdir(parents=True, exist_ok=True)
-        for faces in result.faces:
-            for face in faces:
-                write_png(args.save_crops / f"track{face.track:03d}_{face.time:08.3f}s.png",
-                          face.crop)
-    if args.jsonl:
-        for line in result.frame_lines():
-            print(json.dumps(line))
-        return 0
+    failures = 0
+    for video in tqdm(args.videos, desc="faces", unit="video", disable=not several):
+        try:
+            result = scanner.scan(video, count=args.frames, rate=args.rate,
+                                  keyframes_only=args.keyframes,
+                                  keep_crops=args.save_crops is not None)
+        except InputError as exc:
+            if not several:
+                raise
+            failures += 1
+            _write(f"error: {exc}", sys.stderr)
+            continue
+        if args.save_crops:
+            folder = args.save_crops / video.stem if several else args.save_crops
+            folder.mkdir(parents=True, exist_ok=True)
+            for faces in result.faces:
+                for face in faces:
+                    write_png(folder / f"track{face.track:03d}_{face.time:08.3f}s.png",
+                              face.crop)
+        for line in _faces_lines(result, args.jsonl, str(video) if several else None):
+            _write(line)
+    return 2 if failures else 0
+
+
+def _faces_lines(result, jsonl: bool, video: str | None) -> list[str]:
+    """What ``moderation faces`` prints of one video: JSON lines (each naming ``video`` when
+    there are several) or the summary."""
+    if jsonl:
+        return [json.dumps({"video": video, **line} if video else line)
+                for line in result.frame_lines()]
     info = result.info
-    print(f"{info.path}: {info.width}x{info.height}, {info.duration:.1f} s, {info.fps:.2f} fps, "
-          f"rotation {info.rotation}; {len(result.frames)} frames sampled in "
-          f"{result.timings['total']:.2f} s")
+    lines = [f"{info.path}: {info.width}x{info.height}, {info.duration:.1f} s, "
+             f"{info.fps:.2f} fps, rotation {info.rotation}; {len(result.frames)} frames sampled "
+             f"in {result.timings['total']:.2f} s"]
     with_faces = sum(1 for faces in result.faces if faces)
-    print(f"faces in {with_faces} of {len(result.frames)} frames; {len(result.tracks)} tracks")
-    for track in result.tracks:
-        print(f"  track {track.id}: {track.start:.2f}-{track.end:.2f} s, {len(track.faces)} "
-              f"faces, median side {track.median_side:.0f} px, mean score {track.mean_score:.3f}")
-    return 0
+    lines.append(f"faces in {with_faces} of {len(result.frames)} frames; {len(result.tracks)} "
+                 "tracks")
+    lines.extend(f"  track {track.id}: {track.start:.2f}-{track.end:.2f} s, {len(track.faces)} "
+                 f"faces, median side {track.median_side:.0f} px, mean score "
+                 f"{track.mean_score:.3f}" for track in result.tracks)
+    return lines
+
+
+def _write(line: str, file=None) -> None:
+    """``print`` for a command that may have a bar on stderr: a line for the bar's stream or
+    for a terminal goes through tqdm, which clears the bar and draws it again under the line;
+    one for a pipe or a file is printed as it is."""
+    from tqdm import tqdm
+
+    file = file or sys.stdout
+    if file is sys.stderr or file.isatty():
+        tqdm.write(line, file=file)
+    else:
+        print(line, file=file)
 
 
 def run_synth_video(args: argparse.Namespace) -> int:

@@ -28,16 +28,16 @@ def file_digest(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def describe_sources(scanner: FaceScanner, sources: list[Path]) -> list[Described]:
+def describe_sources(scanner: FaceScanner, sources: list[Path],
+                     progress: bool = False) -> list[Described]:
     """One descriptor per photo (its largest face) or per video (its longest track), whole
-    and inner face, with the file's digest and a thumbnail of the face."""
-    import sys
-
+    and inner face, with the file's digest and a thumbnail of the face. ``progress``: a bar
+    over several sources on stderr (seconds a video), which the CLI asks for and the worker,
+    whose stderr is its log, does not."""
     from tqdm import tqdm
 
     described = []
-    # Seconds a video: a bar for several at a terminal (a worker's stderr is its log).
-    bar = len(sources) > 1 and sys.stderr.isatty()
+    bar = progress and len(sources) > 1
     for source in tqdm(sources, desc="describe", unit="source", disable=not bar):
         if Path(source).suffix.lower() in IMAGE_SUFFIXES:
             image = read_image(source)

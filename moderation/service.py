@@ -105,11 +105,12 @@ class Moderation:
                            TrackRule.from_settings(self.settings), self.settings.no_match_action)
 
     def enroll(self, name: str, sources: list[Path], consents: list[str] = (),
-               actor: str = "service") -> str:
-        """Enrol in process (the CLI): describe, then add what is new, audited as ``actor``."""
+               actor: str = "service", progress: bool = False) -> str:
+        """Enrol in process (the CLI): describe, then add what is new, audited as ``actor``;
+        ``progress``: a bar over several sources on stderr."""
         from moderation.enrolment import describe_sources
 
-        described = describe_sources(self.scanner, sources)
+        described = describe_sources(self.scanner, sources, progress)
         with self.sessions() as session, session.begin():
             person = persons.enroll(session, name, described, self.scanner.describer.model_id,
                                     actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,8 +59,26 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Run the Alembic migrations against ``url``."""
+def upgrade(url: str, revision: str = "head",
+            on_step: Callable[[str], None] | None = None) -> None:
+    """Run the Alembic migrations against ``url``; ``on_step`` is called with each revision
+    once it is applied (``migrations/env.py`` passes it to Alembic)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    if on_step is not None:
+        config.attributes["on_version_apply"] = (
+            lambda *, step, **_: on_step(step.up_revision_id))
+    command.upgrade(config, revision)
+
+
+def pending_revisions(url: str, revision: str = "head") -> list[str]:
+    """The revisions ``upgrade(url, revision)`` would apply, oldest first."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    with engine_for(url).connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    return [step.revision
+            for step in reversed(list(script.iterate_revisions(revision, current or "base")))]

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from moderation.config import Settings
 from moderation.detector.aggregate import track_scores, video_score
@@ -37,29 +38,29 @@ def build_devset(sources: list[Path], out: Path, settings: Settings,
     """Extract the face crops of every labeled item of ``sources`` into ``out``."""
     from moderation.faces.scan import FaceScanner
 
+    items = [item for source in sources for item in load_labeled(source)]
     scanner = FaceScanner(settings, geometry=geometry)
     out.mkdir(parents=True, exist_ok=True)
     entries = []
-    for source in sources:
-        for item in load_labeled(source):
-            folder = out / item.path.stem
-            folder.mkdir(exist_ok=True)
-            entry = {"name": item.path.name, "label": item.label, "group": item.group}
-            if item.path.suffix.lower() in VIDEO_SUFFIXES:
-                result = scanner.scan(item.path)
-                faces = [face for frame_faces in result.faces for face in frame_faces]
-                entry.update(kind="video", frames=len(result.frames), faces=[])
-                for number, face in enumerate(faces):
-                    name = f"{item.path.stem}/{number:04d}.webp"
-                    cv2.imwrite(str(out / name), face.crop, LOSSLESS)
-                    track = next(t for t in result.tracks if t.id == face.track)
-                    entry["faces"].append({"file": name, "time": face.time, "track": face.track,
-                                           "side": track.median_side})
-            else:
-                name = f"{item.path.stem}/crop.png"  # already small: kept losslessly
-                cv2.imwrite(str(out / name), read_image(item.path))
-                entry.update(kind="crop", file=name)
-            entries.append(entry)
+    for item in tqdm(items, desc="devset", unit="item", disable=len(items) == 1):
+        folder = out / item.path.stem
+        folder.mkdir(exist_ok=True)
+        entry = {"name": item.path.name, "label": item.label, "group": item.group}
+        if item.path.suffix.lower() in VIDEO_SUFFIXES:
+            result = scanner.scan(item.path)
+            faces = [face for frame_faces in result.faces for face in frame_faces]
+            entry.update(kind="video", frames=len(result.frames), faces=[])
+            for number, face in enumerate(faces):
+                name = f"{item.path.stem}/{number:04d}.webp"
+                cv2.imwrite(str(out / name), face.crop, LOSSLESS)
+                track = next(t for t in result.tracks if t.id == face.track)
+                entry["faces"].append({"file": name, "time": face.time, "track": face.track,
+                                       "side": track.median_side})
+        else:
+            name = f"{item.path.stem}/crop.png"  # already small: kept losslessly
+            cv2.imwrite(str(out / name), read_image(item.path))
+            entry.update(kind="crop", file=name)
+        entries.append(entry)
     (out / MANIFEST).write_text(json.dumps(entries, indent=1))
     return len(entries)
 

@@ -162,7 +162,7 @@ def evaluate(scorer: Scorer, items: Sequence[LabeledItem], crops: bool,
     if not items:
         raise ConfigError("nothing to evaluate: the list of labeled items is empty")
     outcomes = [_score(scorer, item, crops)
-                for item in tqdm(items, desc="evaluating", unit="item", disable=None)]
+                for item in tqdm(items, desc="evaluating", unit="item", disable=len(items) == 1)]
     tasks, curves = {}, []
     for name, group in TASKS.items():
         tasks[name], curve = _task(name, group, outcomes, threshold)

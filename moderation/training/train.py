@@ -306,9 +306,12 @@ def calibrate_model(model, index, members, detector, config, device,
                         worker_init_fn=_single_threaded,
                         multiprocessing_context=_worker_context(config.workers))
     scores, labels = [], []
-    for images, batch_labels in loader:
-        scores.append(_scores(model, images, device))
-        labels.append(batch_labels.numpy())
+    # Making the held-out fakes takes a while (a soup's whole run, a round's last seconds).
+    with tqdm(total=len(dataset), desc="calibrate", unit="face") as progress:
+        for images, batch_labels in loader:
+            scores.append(_scores(model, images, device))
+            labels.append(batch_labels.numpy())
+            progress.update(len(batch_labels))
     scores, labels = np.concatenate(scores), np.concatenate(labels)
     clip_scores = [(clip, _scores(model, prepare(clip.crops, detector), device)
                     if clip.crops else np.empty(0, np.float32)) for clip in clips]

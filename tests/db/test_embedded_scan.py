@@ -155,6 +155,8 @@ def test_several_videos_in_one_process_after_every_name_is_checked(tmp_path):
     result = moderation(tmp_path, "scan", first, tmp_path / "nowhere.mp4", second)
     assert result.returncode == 2  # one name was bad; the others were still moderated
     assert "nowhere.mp4: no such file" in result.stderr
+    shown = result.stderr.replace("\r", "\n").splitlines()  # a bar over the two moderated
+    assert any(line.startswith("scan: 100%") and "2/2" in line for line in shown), shown
     verdicts = json.loads(result.stdout)
     assert [Path(v["video"]).name for v in verdicts] == ["first.mkv", "second.mkv"]
     assert {v["decision"] for v in verdicts} == {"allow"}

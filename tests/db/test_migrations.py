@@ -83,3 +83,57 @@ def test_alembic_finds_every_revision_through_the_package(tmp_path):
     files = {path.name.split("_", 1)[0] for path in (checkout / "versions").glob("[0-9]*_*.py")}
     assert {revision.revision for revision in script.walk_revisions()} == files
     assert script.get_heads() == [max(files)]
+
+
+def test_db_upgrade_shows_a_bar_over_the_revisions_it_applies(tmp_path):
+    """`moderation db upgrade` counts the revisions still to apply on stderr (0006 backfills
+    every verdict: on a large database it takes a while), and applies only those."""
+    import os
+    import subprocess
+    import sys
+
+    from alembic import command
+
+    from moderation.db.session import alembic_config, pending_revisions, upgrade
+
+    url = f"sqlite:///{tmp_path / 'behind.db'}"
+    revisions = _revision_files()
+    assert pending_revisions(url) == revisions
+    upgrade(url)
+    command.downgrade(alembic_config(url), revisions[-3])
+    assert pending_revisions(url) == revisions[-2:]
+
+    def moderation_db_upgrade() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "moderation", "db", "upgrade"],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "MODERATION_DATABASE_URL": url})
+
+    result = moderation_db_upgrade()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    final = result.stderr.replace("\r", "\n").splitlines()
+    assert any(line.startswith("migrate: 100%") and "2/2" in line for line in final), final
+    assert f"applied {revisions[-2]}, {revisions[-1]}" in final[-1]
+    assert pending_revisions(url) == []
+    again = moderation_db_upgrade()  # nothing to apply: no bar
+    assert again.returncode == 0 and "migrate:" not in again.stderr
+    assert "it was there already" in again.stderr
+
+
+def test_upgrade_reports_each_revision_as_it_is_applied(tmp_path):
+    from moderation.db.session import upgrade
+
+    url = f"sqlite:///{tmp_path / 'steps.db'}"
+    revisions = _revision_files()
+    steps: list[str] = []
+    upgrade(url, revisions[2], on_step=steps.append)
+    assert steps == revisions[:3]
+    upgrade(url, on_step=steps.append)
+    assert steps == revisions
+
+
+def _revision_files() -> list[str]:
+    from pathlib import Path
+
+    versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
+    return sorted(path.name.split("_", 1)[0] for path in versions.glob("[0-9]*_*.py"))

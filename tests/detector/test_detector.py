@@ -261,14 +261,20 @@ def test_score_command_prints_one_json_line_per_input(tmp_path):
         pytest.skip(f"{CROPS} is absent: the shared crops are needed")
     paths = sorted(CROPS.glob("*/*.png"))[:3]
     missing = tmp_path / "missing.png"
+    unreadable = tmp_path / "unreadable.png"
+    unreadable.write_bytes(b"not an image")
     result = subprocess.run([sys.executable, "-m", "moderation", "score", "--crops", "--jsonl",
-                             *map(str, paths), str(missing)],
+                             *map(str, paths[:2]), str(unreadable), str(paths[2]), str(missing)],
                             capture_output=True, text=True, timeout=300)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["path"] for line in lines] == [str(p) for p in paths]
     assert all(set(line) == {"path", "score", "label", "faces"} for line in lines)
     assert result.returncode == 2 and "missing.png" in result.stderr
     assert "Traceback" not in result.stderr
+    shown = result.stderr.replace("\r", "\n").splitlines()  # a bar over the inputs found
+    assert any(line.startswith("score: 100%") and "4/4" in line for line in shown), shown
+    # An error under the bar starts a line of its own.
+    assert any(line.startswith("error: ") and "unreadable.png" in line for line in shown), shown
 
 
 def test_the_frozen_model_is_kept_between_processes_and_scores_the_same(tmp_path, caplog):

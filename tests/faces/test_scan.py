@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
+from moderation import cli
 from moderation.config import Settings
 from moderation.faces.scan import FaceScanner
 from tests.conftest import SHARED
-from tests.video.conftest import encode
+from tests.video.conftest import encode, still_clip
 
 VIDEOS = SHARED / "data" / "videos"
 
@@ -105,3 +106,38 @@ def test_tracks_get_identities_and_match_an_enrolled_person(scanner, tmp_path):
     other = scanner.scan(VIDEOS / "real_ffpp_c23_634.mp4", count=6, keep_crops=False)
     other_main = max(other.tracks, key=lambda track: len(track.faces)).id
     assert scanner.identify(other, gallery)[other_main] is None
+
+
+def test_several_videos_get_a_bar_and_lines_that_name_them(astronaut, tmp_path, capsys):
+    first = still_clip(tmp_path / "first.mp4", astronaut)
+    second = still_clip(tmp_path / "other" / "second.mp4", astronaut[:, ::-1].copy())
+    crops = tmp_path / "crops"
+    code = cli.main(["faces", str(first), str(tmp_path / "nowhere.mp4"), str(second),
+                     "--jsonl", "--frames", "3", "--save-crops", str(crops)])
+    out, err = capsys.readouterr()
+    assert code == 2  # the missing one; the others were scanned
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["video"] for line in lines] == [str(first)] * 3 + [str(second)] * 3
+    assert all(len(line["faces"]) == 1 for line in lines)
+    shown = err.replace("\r", "\n").splitlines()
+    assert any(line.startswith("faces: 100%") and "3/3" in line for line in shown), shown
+    assert "error: " in err and "nowhere.mp4" in err
+    for video in (first, second):  # DIR/<video name>/ each
+        assert len(list((crops / video.stem).glob("track*.png"))) == 3
+
+
+def test_one_video_prints_its_lines_as_before_and_no_bar(astronaut, tmp_path, capsys):
+    clip = still_clip(tmp_path / "one.mp4", astronaut)
+    assert cli.main(["faces", str(clip), "--jsonl", "--frames", "2",
+                     "--save-crops", str(tmp_path / "crops")]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 2 and all(set(line) == {"t", "faces"} for line in lines)
+    assert len(list((tmp_path / "crops").glob("track*.png"))) == 2
+    assert "faces: " not in err
+
+
+def test_several_videos_of_one_name_cannot_share_a_crops_folder(tmp_path, capsys):
+    code = cli.main(["faces", str(tmp_path / "a" / "clip.mp4"), str(tmp_path / "b" / "clip.mp4"),
+                     "--save-crops", str(tmp_path / "crops")])
+    assert code == 2 and "the same name" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -91,3 +92,34 @@ def test_the_cli_enrols_the_same_photo_once(worker_settings, astronaut_folder, s
     with sessions() as session:
         assert len(session.scalars(select(PersonDescriptor.id)).all()) == 1
         assert session.scalar(select(ProtectedPerson.reference_image)) is not None
+
+
+def test_the_cli_shows_a_bar_over_several_sources(worker_settings, astronaut_folder, astronaut,
+                                                  tmp_path, sessions, capsys):
+    mirrored = tmp_path / "mirrored.png"
+    cv2.imwrite(str(mirrored), astronaut[:, ::-1])
+    assert cli.main(["persons", "enroll", "Eileen Collins",
+                     str(astronaut_folder / "astronaut.png"), str(mirrored)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    shown = captured.err.replace("\r", "\n").splitlines()
+    assert any(line.startswith("describe: 100%") and "2/2" in line for line in shown), shown
+    assert "from 2 sources: 2 descriptors" in shown[-1]
+
+
+def test_describing_draws_a_bar_only_when_asked(astronaut_folder, astronaut, tmp_path, capsys):
+    """The worker's enrolments (``Moderation.run_enrolment``) do not ask: its stderr is its
+    log."""
+    from moderation.enrolment import describe_sources
+    from moderation.faces.scan import FaceScanner
+
+    mirrored = tmp_path / "mirrored.png"
+    cv2.imwrite(str(mirrored), astronaut[:, ::-1])
+    sources = [astronaut_folder / "astronaut.png", mirrored]
+    scanner = FaceScanner(Settings())
+    assert len(describe_sources(scanner, sources)) == 2
+    assert "describe" not in capsys.readouterr().err
+    describe_sources(scanner, sources, progress=True)
+    assert "describe: 100%" in capsys.readouterr().err
+    describe_sources(scanner, sources[:1], progress=True)
+    assert "describe" not in capsys.readouterr().err

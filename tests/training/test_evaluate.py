@@ -123,6 +123,17 @@ def test_swap_metrics_match_the_hand_computed_ones():
     assert all(crops is False for _, crops in scorer.calls)
 
 
+def test_a_bar_counts_the_items_on_stderr_when_there_are_several(capsys):
+    """On stderr at a terminal or not (a run's log shows how far it got); none for one item."""
+    evaluate(StandInScorer(SWAP_TABLE), items_of(list(SWAP_TABLE)), crops=False)
+    shown = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    count = len(SWAP_TABLE)
+    assert any(line.startswith("evaluating: 100%") and f"{count}/{count}" in line
+               for line in shown), shown
+    evaluate(StandInScorer(SWAP_TABLE), items_of(["real_a.mp4"]), crops=False)
+    assert "evaluating" not in capsys.readouterr().err
+
+
 def test_threshold_argument_overrides_the_scorers():
     report = evaluate(StandInScorer(SWAP_TABLE), items_of(list(SWAP_TABLE)), crops=True,
                       threshold=0.35)

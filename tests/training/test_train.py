@@ -184,7 +184,7 @@ def test_the_boundary_head_reads_stride_16_features():
 
 
 def test_a_soup_averages_the_weights_and_gets_its_own_threshold(small_index, lfw_subset,
-                                                                 tmp_path):
+                                                                 tmp_path, capsys):
     from moderation.training.soup import average_checkpoints, make_soup
 
     config = detector_config(TrainConfig(index=Path("."), real_root=Path("."), out=Path(".")))
@@ -199,8 +199,11 @@ def test_a_soup_averages_the_weights_and_gets_its_own_threshold(small_index, lfw
 
     index_path = tmp_path / "index.npz"
     small_index.save(index_path)
+    capsys.readouterr()
     result = make_soup(paths, index_path, lfw_subset, tmp_path / "soup.pt", workers=0,
                        validation_samples=8)
+    shown = capsys.readouterr().err.replace("\r", "\n").splitlines()  # most of a soup's time
+    assert any(line.startswith("calibrate: 100%") and "8/8" in line for line in shown), shown
     soup, state, _ = load_checkpoint(tmp_path / "soup.pt")
     assert soup.threshold == result.threshold and 0.5 <= soup.threshold <= 0.9999
     assert soup.training["soup_of"] == [str(p) for p in paths]

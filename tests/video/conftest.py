@@ -45,6 +45,21 @@ def encode(path: Path, count: int = 30, width: int = 64, height: int = 48, fps: 
     return path
 
 
+def still_clip(path: Path, image: np.ndarray, count: int = 10) -> Path:
+    """``count`` frames of one image at 10 fps (H.264)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.height, stream.width = image.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for _ in range(count):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def _add_silence(container, stream, seconds: float = 1.0) -> None:
     samples = np.zeros((1, int(stream.rate * seconds)), np.float32)
     frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
